@@ -1,0 +1,19 @@
+-- Undo 0002_history: the history triggers, their functions and the history tables.
+DROP TRIGGER courseenrollment_history_delete ON enrolldb.student_courseenrollment;
+DROP TRIGGER courseenrollment_history_update ON enrolldb.student_courseenrollment;
+DROP TRIGGER courseenrollment_history_insert ON enrolldb.student_courseenrollment;
+DROP TRIGGER programcourseenrollment_history_delete
+ON enrolldb.program_enrollments_programcourseenrollment;
+DROP TRIGGER programcourseenrollment_history_update
+ON enrolldb.program_enrollments_programcourseenrollment;
+DROP TRIGGER programcourseenrollment_history_insert
+ON enrolldb.program_enrollments_programcourseenrollment;
+DROP TRIGGER programenrollment_history_delete ON enrolldb.program_enrollments_programenrollment;
+DROP TRIGGER programenrollment_history_update ON enrolldb.program_enrollments_programenrollment;
+DROP TRIGGER programenrollment_history_insert ON enrolldb.program_enrollments_programenrollment;
+DROP FUNCTION enrolldb.record_courseenrollment_history();
+DROP FUNCTION enrolldb.record_programcourseenrollment_history();
+DROP FUNCTION enrolldb.record_programenrollment_history();
+DROP TABLE enrolldb.student_courseenrollment_history;
+DROP TABLE enrolldb.program_enrollments_historicalprogramcourseenrollment;
+DROP TABLE enrolldb.program_enrollments_historicalprogramenrollment;

@@ -1,0 +1,18 @@
+-- Undo 0003_integrity_triggers.
+DROP TRIGGER courseenrollment_course_enrollment_match_update ON enrolldb.student_courseenrollment;
+DROP TRIGGER programenrollment_course_enrollment_match_update
+ON enrolldb.program_enrollments_programenrollment;
+DROP TRIGGER programcourseenrollment_course_enrollment_match_update
+ON enrolldb.program_enrollments_programcourseenrollment;
+DROP TRIGGER programcourseenrollment_course_enrollment_match_insert
+ON enrolldb.program_enrollments_programcourseenrollment;
+DROP FUNCTION enrolldb.check_pce_course_enrollment_from_ce();
+DROP FUNCTION enrolldb.check_pce_course_enrollment_from_pe();
+DROP FUNCTION enrolldb.check_pce_course_enrollment_from_pce();
+DROP TRIGGER courseaccessroleassignment_touch_modified
+ON enrolldb.program_enrollments_courseaccessroleassignment;
+DROP TRIGGER learneridentity_touch_modified ON enrolldb.program_enrollments_learneridentity;
+DROP TRIGGER programcourseenrollment_touch_modified
+ON enrolldb.program_enrollments_programcourseenrollment;
+DROP TRIGGER programenrollment_touch_modified ON enrolldb.program_enrollments_programenrollment;
+DROP FUNCTION enrolldb.touch_modified();
