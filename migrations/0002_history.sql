@@ -104,7 +104,7 @@ BEGIN
         r.curriculum_uuid, r.status, pg_catalog.clock_timestamp(),
         CASE TG_OP WHEN 'INSERT' THEN '+' WHEN 'UPDATE' THEN '~' ELSE '-' END,
         pg_catalog.left(
-            pg_catalog.nullif(
+            NULLIF(
                 pg_catalog.current_setting('enrolldb.history_change_reason', TRUE), ''
             ),
             100
@@ -134,7 +134,7 @@ BEGIN
         r.course_key, r.status, pg_catalog.clock_timestamp(),
         CASE TG_OP WHEN 'INSERT' THEN '+' WHEN 'UPDATE' THEN '~' ELSE '-' END,
         pg_catalog.left(
-            pg_catalog.nullif(
+            NULLIF(
                 pg_catalog.current_setting('enrolldb.history_change_reason', TRUE), ''
             ),
             100
@@ -164,7 +164,7 @@ BEGIN
         pg_catalog.clock_timestamp(),
         CASE TG_OP WHEN 'INSERT' THEN '+' WHEN 'UPDATE' THEN '~' ELSE '-' END,
         pg_catalog.left(
-            pg_catalog.nullif(
+            NULLIF(
                 pg_catalog.current_setting('enrolldb.history_change_reason', TRUE), ''
             ),
             100

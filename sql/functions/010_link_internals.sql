@@ -1,0 +1,514 @@
+-- Internal building blocks of linking, shared by link_program_enrollments, matriculate_learner,
+-- unlink_program_enrollment and the registrar writes. Not granted to any role: only the
+-- SECURITY DEFINER API functions (same owner) call them.
+--
+-- Lock order, everywhere: program enrollments (by id) -> users (advisory, by id) ->
+-- program course enrollments (by id) -> course enrollments (by id).
+
+CREATE OR REPLACE FUNCTION enrolldb.lock_users(p_user_ids integer[])
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
+    -- Transaction-level advisory locks in ascending user id: two calls that touch one user's
+    -- course enrollments serialise instead of both passing their checks on old snapshots.
+    SELECT pg_catalog.count(pg_catalog.pg_advisory_xact_lock(48202, s.user_id))
+    FROM (
+        SELECT DISTINCT t.user_id
+        FROM unnest(p_user_ids) AS t (user_id)
+        WHERE t.user_id IS NOT NULL
+        ORDER BY t.user_id
+    ) AS s;
+$$;
+
+COMMENT ON FUNCTION enrolldb.lock_users(integer[]) IS
+'Internal: takes the transaction advisory lock (48202, user id) of each user, in ascending id order.';
+
+CREATE OR REPLACE FUNCTION enrolldb.unlink_locked(p_program_enrollment_ids integer[])
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
+BEGIN
+    -- The caller holds the locks of the program enrollments, their users, their program course
+    -- enrollments and the course enrollments these point at.
+
+    -- A course enrollment is deactivated (and moved to audit when the course offers an unexpired
+    -- audit mode or no mode at all) unless an active program course enrollment outside this set
+    -- still points at it.
+    UPDATE enrolldb.student_courseenrollment AS ce
+    SET
+        is_active = FALSE,
+        mode = CASE WHEN m.audit_allowed THEN 'audit' ELSE ce.mode END
+    FROM (
+        SELECT
+            d.course_enrollment_id,
+            (
+                EXISTS (
+                    SELECT FROM enrolldb.course_modes_coursemode AS cm
+                    WHERE
+                        cm.course_id = d.course_id
+                        AND cm.mode_slug = 'audit'
+                        AND (cm.expiration_datetime IS NULL OR cm.expiration_datetime > now())
+                )
+                OR NOT EXISTS (
+                    SELECT FROM enrolldb.course_modes_coursemode AS cm
+                    WHERE cm.course_id = d.course_id
+                )
+            ) AS audit_allowed
+        FROM (
+            SELECT DISTINCT
+                pce.course_enrollment_id,
+                pce.course_key AS course_id
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            WHERE
+                pce.program_enrollment_id = ANY(p_program_enrollment_ids)
+                AND pce.course_enrollment_id IS NOT NULL
+        ) AS d
+    ) AS m
+    WHERE
+        ce.id = m.course_enrollment_id
+        AND NOT EXISTS (
+            SELECT FROM enrolldb.program_enrollments_programcourseenrollment AS other
+            WHERE
+                other.course_enrollment_id = ce.id
+                AND other.status = 'active'
+                AND other.program_enrollment_id <> ALL(p_program_enrollment_ids)
+        )
+        AND (ce.is_active OR (m.audit_allowed AND ce.mode <> 'audit'));
+
+    UPDATE enrolldb.program_enrollments_programcourseenrollment AS pce
+    SET course_enrollment_id = NULL
+    WHERE
+        pce.program_enrollment_id = ANY(p_program_enrollment_ids)
+        AND pce.course_enrollment_id IS NOT NULL;
+
+    UPDATE enrolldb.program_enrollments_programenrollment AS pe
+    SET user_id = NULL
+    WHERE pe.id = ANY(p_program_enrollment_ids) AND pe.user_id IS NOT NULL;
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb.unlink_locked(integer[]) IS
+'Internal: unlinks locked program enrollments as SPEC 4.3 says, set-based. A course enrollment still used by another active program course enrollment is left alone.';
+
+CREATE OR REPLACE FUNCTION enrolldb.attach_course_enrollments(p_program_course_enrollment_ids integer[])
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
+DECLARE
+    v_user_ids integer[];
+    v_course_keys text[];
+    v_any_active boolean[];
+BEGIN
+    -- The caller holds the locks and has checked that no active row here would take a course
+    -- enrollment that another active program course enrollment already uses.
+    SELECT
+        pg_catalog.array_agg(n.user_id ORDER BY n.user_id, n.course_key),
+        pg_catalog.array_agg(n.course_key ORDER BY n.user_id, n.course_key),
+        pg_catalog.array_agg(n.any_active ORDER BY n.user_id, n.course_key)
+    INTO v_user_ids, v_course_keys, v_any_active
+    FROM (
+        SELECT
+            pe.user_id,
+            pce.course_key::text AS course_key,
+            pg_catalog.bool_or(pce.status = 'active') AS any_active
+        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
+            ON pce.program_enrollment_id = pe.id
+        WHERE pce.id = ANY(p_program_course_enrollment_ids) AND pe.user_id IS NOT NULL
+        GROUP BY pe.user_id, pce.course_key
+    ) AS n;
+
+    IF v_user_ids IS NULL THEN
+        RETURN;
+    END IF;
+
+    -- A missing course enrollment is created in 'masters': active when an active row needs it,
+    -- inactive when only inactive rows point at it.
+    INSERT INTO enrolldb.student_courseenrollment (user_id, course_id, mode, is_active)
+    SELECT n.user_id, n.course_key, 'masters', n.any_active
+    FROM unnest(v_user_ids, v_course_keys, v_any_active)
+        AS n (user_id, course_key, any_active)
+    WHERE NOT EXISTS (
+        SELECT FROM enrolldb.student_courseenrollment AS ce
+        WHERE ce.user_id = n.user_id AND ce.course_id = n.course_key
+    )
+    ORDER BY n.user_id, n.course_key
+    ON CONFLICT ON CONSTRAINT courseenrollment_user_course_uq DO NOTHING;
+
+    -- An active row reactivates an inactive enrollment as 'masters' and converts an active audit
+    -- or honor one; any other active mode (verified, ...) is left as it is. Inactive rows never
+    -- change a course enrollment.
+    UPDATE enrolldb.student_courseenrollment AS ce
+    SET is_active = TRUE, mode = 'masters'
+    FROM unnest(v_user_ids, v_course_keys, v_any_active)
+        AS n (user_id, course_key, any_active)
+    WHERE
+        n.any_active
+        AND ce.user_id = n.user_id
+        AND ce.course_id = n.course_key
+        AND (NOT ce.is_active OR ce.mode IN ('audit', 'honor'));
+
+    UPDATE enrolldb.program_enrollments_programcourseenrollment AS pce
+    SET course_enrollment_id = ce.id
+    FROM enrolldb.program_enrollments_programenrollment AS pe,
+        enrolldb.student_courseenrollment AS ce
+    WHERE
+        pce.id = ANY(p_program_course_enrollment_ids)
+        AND pce.program_enrollment_id = pe.id
+        AND ce.user_id = pe.user_id
+        AND ce.course_id = pce.course_key
+        AND pce.course_enrollment_id IS DISTINCT FROM ce.id;
+
+    -- Pending role assignments of active rows of active users become course access roles.
+    INSERT INTO enrolldb.student_courseaccessrole (user_id, org, course_id, role)
+    SELECT DISTINCT pe.user_id, co.org, pce.course_key, a.role
+    FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
+    INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
+        ON a.enrollment_id = pce.id
+    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
+        ON pce.program_enrollment_id = pe.id
+    INNER JOIN enrolldb.auth_user AS u ON pe.user_id = u.id
+    INNER JOIN enrolldb.course_overviews_courseoverview AS co ON pce.course_key = co.id
+    WHERE
+        pce.id = ANY(p_program_course_enrollment_ids)
+        AND pce.status = 'active'
+        AND u.is_active
+    ON CONFLICT ON CONSTRAINT courseaccessrole_user_org_course_role_uq DO NOTHING;
+
+    DELETE FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
+    USING enrolldb.program_enrollments_programcourseenrollment AS pce,
+        enrolldb.program_enrollments_programenrollment AS pe,
+        enrolldb.auth_user AS u
+    WHERE
+        a.enrollment_id = pce.id
+        AND pce.program_enrollment_id = pe.id
+        AND pe.user_id = u.id
+        AND pce.id = ANY(p_program_course_enrollment_ids)
+        AND pce.status = 'active'
+        AND u.is_active;
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb.attach_course_enrollments(integer[]) IS
+'Internal: gives realized program course enrollments their course enrollment by the rules of SPEC 4.1 (active rows create, reactivate or convert to masters; inactive rows only point) and fulfils pending roles of active rows of active users.';
+
+CREATE OR REPLACE FUNCTION enrolldb.link_plan_errors(
+    p_units integer[],
+    p_program_enrollment_ids integer[],
+    p_user_ids integer[],
+    p_failed_units integer[]
+)
+RETURNS TABLE (
+    unit integer,
+    program_enrollment_id integer,
+    phase integer,
+    course_key text,
+    message text
+)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
+    WITH in_pe AS (
+        SELECT
+            u.unit,
+            u.pe_id,
+            u.user_id AS target,
+            au.username,
+            pe.user_id AS old_user,
+            pe.program_uuid,
+            pe.curriculum_uuid
+        FROM unnest(p_units, p_program_enrollment_ids, p_user_ids)
+            AS u (unit, pe_id, user_id)
+        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe ON u.pe_id = pe.id
+        INNER JOIN enrolldb.auth_user AS au ON u.user_id = au.id
+    ),
+
+    in_pce AS (
+        SELECT
+            i.unit,
+            i.pe_id,
+            i.target,
+            i.username,
+            i.program_uuid,
+            pce.id AS pce_id,
+            pce.course_key::text AS course_key,
+            pce.status
+        FROM in_pe AS i
+        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
+            ON i.pe_id = pce.program_enrollment_id
+    ),
+
+    -- Errors that depend on no other element of the call.
+    independent AS (
+        SELECT
+            i.unit,
+            i.pe_id,
+            0 AS phase,
+            ''::text AS course_key,
+            pg_catalog.format(
+                'IntegrityError: user %s already has program enrollment id=%s in program '
+                'uuid=%s and curriculum uuid=%s (programenrollment_user_program_curriculum_uq)',
+                i.username, q.id, i.program_uuid, i.curriculum_uuid
+            ) AS message
+        FROM in_pe AS i
+        INNER JOIN enrolldb.program_enrollments_programenrollment AS q
+            ON
+                i.target = q.user_id
+                AND i.program_uuid = q.program_uuid
+                AND i.curriculum_uuid = q.curriculum_uuid
+        WHERE q.id <> ALL(p_program_enrollment_ids)
+        UNION ALL
+        SELECT
+            x.unit,
+            x.pe_id,
+            1,
+            x.course_key,
+            pg_catalog.format('NonExistentCourseError: %s does not exist', x.course_key)
+        FROM in_pce AS x
+        WHERE NOT EXISTS (
+            SELECT FROM enrolldb.course_overviews_courseoverview AS co
+            WHERE co.id = x.course_key
+        )
+        UNION ALL
+        SELECT
+            x.unit,
+            x.pe_id,
+            2,
+            x.course_key,
+            pg_catalog.format(
+                'ConflictError: %s already has an active program course enrollment for %s '
+                'in program uuid=%s',
+                x.username, x.course_key, ype.program_uuid
+            )
+        FROM in_pce AS x
+        INNER JOIN enrolldb.student_courseenrollment AS ce
+            ON x.target = ce.user_id AND x.course_key = ce.course_id
+        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS y
+            ON ce.id = y.course_enrollment_id AND y.status = 'active'
+        INNER JOIN enrolldb.program_enrollments_programenrollment AS ype
+            ON y.program_enrollment_id = ype.id
+        WHERE x.status = 'active' AND y.id <> x.pce_id AND ype.id <> ALL(p_program_enrollment_ids)
+    ),
+
+    -- Two elements of one call that would take the same (user, program, curriculum), or the
+    -- same course enrollment as active, both fail: neither wins by its position in the input.
+    in_call AS (
+        SELECT
+            a.unit,
+            a.pe_id,
+            0 AS phase,
+            ''::text AS course_key,
+            pg_catalog.format(
+                'IntegrityError: user %s would be linked to program uuid=%s and curriculum '
+                'uuid=%s by more than one external user key of this call '
+                '(programenrollment_user_program_curriculum_uq)',
+                a.username, a.program_uuid, a.curriculum_uuid
+            ) AS message
+        FROM in_pe AS a
+        INNER JOIN in_pe AS b
+            ON
+                a.target = b.target
+                AND a.program_uuid = b.program_uuid
+                AND a.curriculum_uuid = b.curriculum_uuid
+                AND a.unit <> b.unit
+        WHERE
+            a.unit NOT IN (SELECT ind.unit FROM independent AS ind)
+            AND b.unit NOT IN (SELECT ind.unit FROM independent AS ind)
+        UNION ALL
+        SELECT
+            x.unit,
+            x.pe_id,
+            2,
+            x.course_key,
+            pg_catalog.format(
+                'ConflictError: %s already has an active program course enrollment for %s '
+                'in program uuid=%s',
+                x.username, x.course_key, z.program_uuid
+            )
+        FROM in_pce AS x
+        INNER JOIN in_pce AS z
+            ON
+                x.target = z.target
+                AND x.course_key = z.course_key
+                AND x.pce_id <> z.pce_id
+                AND z.status = 'active'
+        WHERE
+            x.status = 'active'
+            AND x.unit NOT IN (SELECT ind.unit FROM independent AS ind)
+            AND z.unit NOT IN (SELECT ind.unit FROM independent AS ind)
+    ),
+
+    -- Errors caused by another element failing: the enrollment it would have unlinked from
+    -- this element's user stays linked.
+    dependent AS (
+        SELECT
+            i.unit,
+            i.pe_id,
+            0 AS phase,
+            ''::text AS course_key,
+            pg_catalog.format(
+                'IntegrityError: user %s already has program enrollment id=%s in program '
+                'uuid=%s and curriculum uuid=%s (programenrollment_user_program_curriculum_uq)',
+                i.username, q.pe_id, i.program_uuid, i.curriculum_uuid
+            ) AS message
+        FROM in_pe AS i
+        INNER JOIN in_pe AS q
+            ON
+                i.target = q.old_user
+                AND i.program_uuid = q.program_uuid
+                AND i.curriculum_uuid = q.curriculum_uuid
+                AND i.pe_id <> q.pe_id
+        WHERE q.unit = ANY(p_failed_units)
+        UNION ALL
+        SELECT
+            x.unit,
+            x.pe_id,
+            2,
+            x.course_key,
+            pg_catalog.format(
+                'ConflictError: %s already has an active program course enrollment for %s '
+                'in program uuid=%s',
+                x.username, x.course_key, q.program_uuid
+            )
+        FROM in_pce AS x
+        INNER JOIN enrolldb.student_courseenrollment AS ce
+            ON x.target = ce.user_id AND x.course_key = ce.course_id
+        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS y
+            ON ce.id = y.course_enrollment_id AND y.status = 'active'
+        INNER JOIN in_pe AS q ON y.program_enrollment_id = q.pe_id
+        WHERE x.status = 'active' AND y.id <> x.pce_id AND q.unit = ANY(p_failed_units)
+    )
+
+    SELECT e.unit, e.pe_id, e.phase, e.course_key, e.message FROM independent AS e
+    UNION ALL
+    SELECT e.unit, e.pe_id, e.phase, e.course_key, e.message FROM in_call AS e
+    UNION ALL
+    SELECT e.unit, e.pe_id, e.phase, e.course_key, e.message FROM dependent AS e;
+$$;
+
+COMMENT ON FUNCTION enrolldb.link_plan_errors(integer[], integer[], integer[], integer[]) IS
+'Internal: every reason a unit of a link (program enrollments to be linked to one user) would fail, given the units already known to fail. Read-only; computed before anything is written.';
+
+CREATE OR REPLACE FUNCTION enrolldb.link_locked(
+    p_units integer[],
+    p_program_enrollment_ids integer[],
+    p_user_ids integer[]
+)
+RETURNS TABLE (unit integer, error text)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_failed integer[] := '{}';
+    v_next integer[];
+    v_rounds integer := 0;
+    v_ok_pe_ids integer[];
+    v_ok_user_ids integer[];
+    v_relink_pe_ids integer[];
+BEGIN
+    -- Links program enrollments (locked FOR UPDATE by the caller, none already linked to its
+    -- target) to users. A unit is the set of enrollments that succeed or fail together. Every
+    -- failure is found before anything is written, so a failing unit leaves no trace and needs
+    -- no savepoint.
+    IF pg_catalog.cardinality(p_units) = 0 THEN
+        RETURN;
+    END IF;
+
+    PERFORM enrolldb.lock_users(
+        p_user_ids || ARRAY(
+            SELECT pe.user_id
+            FROM enrolldb.program_enrollments_programenrollment AS pe
+            WHERE pe.id = ANY(p_program_enrollment_ids) AND pe.user_id IS NOT NULL
+        )
+    );
+
+    PERFORM 1
+    FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+    WHERE pce.program_enrollment_id = ANY(p_program_enrollment_ids)
+    ORDER BY pce.id
+    FOR UPDATE;
+
+    PERFORM 1
+    FROM enrolldb.student_courseenrollment AS ce
+    WHERE
+        ce.id IN (
+            SELECT pce.course_enrollment_id
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            WHERE pce.program_enrollment_id = ANY(p_program_enrollment_ids)
+        )
+        OR (ce.user_id, ce.course_id) IN (
+            SELECT u.user_id, pce.course_key
+            FROM unnest(p_program_enrollment_ids, p_user_ids) AS u (pe_id, user_id)
+            INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
+                ON u.pe_id = pce.program_enrollment_id
+        )
+    ORDER BY ce.id
+    FOR UPDATE;
+
+    -- The failing set grows until it is stable: a unit can fail because another unit, which
+    -- would have unlinked what stood in its way, fails.
+    LOOP
+        SELECT COALESCE(pg_catalog.array_agg(DISTINCT e.unit ORDER BY e.unit), '{}')
+        INTO v_next
+        FROM enrolldb.link_plan_errors(p_units, p_program_enrollment_ids, p_user_ids, v_failed) AS e;
+        EXIT WHEN v_next = v_failed;
+        v_failed := v_next;
+        v_rounds := v_rounds + 1;
+        IF v_rounds > pg_catalog.cardinality(p_units) + 1 THEN
+            RAISE EXCEPTION 'link planning did not converge' USING ERRCODE = 'internal_error';
+        END IF;
+    END LOOP;
+
+    SELECT
+        pg_catalog.array_agg(u.pe_id ORDER BY u.pe_id),
+        pg_catalog.array_agg(u.user_id ORDER BY u.pe_id),
+        pg_catalog.array_agg(u.pe_id ORDER BY u.pe_id) FILTER (WHERE pe.user_id IS NOT NULL)
+    INTO v_ok_pe_ids, v_ok_user_ids, v_relink_pe_ids
+    FROM unnest(p_units, p_program_enrollment_ids, p_user_ids) AS u (unit, pe_id, user_id)
+    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe ON u.pe_id = pe.id
+    WHERE u.unit <> ALL(v_failed);
+
+    IF v_ok_pe_ids IS NOT NULL THEN
+        IF v_relink_pe_ids IS NOT NULL THEN
+            PERFORM enrolldb.unlink_locked(v_relink_pe_ids);
+        END IF;
+
+        UPDATE enrolldb.program_enrollments_programenrollment AS pe
+        SET user_id = u.user_id
+        FROM unnest(v_ok_pe_ids, v_ok_user_ids) AS u (pe_id, user_id)
+        WHERE pe.id = u.pe_id;
+
+        PERFORM enrolldb.attach_course_enrollments(ARRAY(
+            SELECT pce.id
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            WHERE pce.program_enrollment_id = ANY(v_ok_pe_ids)
+        ));
+    END IF;
+
+    RETURN QUERY
+    SELECT DISTINCT ON (e.unit) e.unit, e.message
+    FROM enrolldb.link_plan_errors(p_units, p_program_enrollment_ids, p_user_ids, v_failed) AS e
+    -- Per enrollment: the user collision first, then each course in course_key order, its
+    -- existence before its conflicts (the integrity errors carry course_key '').
+    ORDER BY e.unit, e.program_enrollment_id, e.course_key, e.phase, e.message;
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb.link_locked(integer[], integer[], integer[]) IS
+'Internal: links locked program enrollments to users, unit by unit, all or nothing per unit, set-based; returns one row per failed unit with its message.';
+
+REVOKE ALL ON FUNCTION enrolldb.lock_users(integer[]) FROM public;
+REVOKE ALL ON FUNCTION enrolldb.unlink_locked(integer[]) FROM public;
+REVOKE ALL ON FUNCTION enrolldb.attach_course_enrollments(integer[]) FROM public;
+REVOKE ALL ON FUNCTION enrolldb.link_plan_errors(integer[], integer[], integer[], integer[])
+FROM public;
+REVOKE ALL ON FUNCTION enrolldb.link_locked(integer[], integer[], integer[]) FROM public;

@@ -1,0 +1,66 @@
+-- retire_user: remove a retired user's external keys. SPEC 4.4.
+
+CREATE OR REPLACE FUNCTION enrolldb.retire_user(p_user_id integer)
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET enrolldb.history_change_reason = 'retire_user'
+AS $$
+DECLARE
+    v_salt text;
+    v_pe_ids integer[];
+BEGIN
+    IF p_user_id IS NULL THEN
+        RAISE EXCEPTION 'retire_user: the user id may not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    SELECT pg_catalog.array_agg(l.id ORDER BY l.id)
+    INTO v_pe_ids
+    FROM (
+        SELECT pe.id
+        FROM enrolldb.program_enrollments_programenrollment AS pe
+        WHERE pe.user_id = p_user_id
+        ORDER BY pe.id
+        FOR UPDATE
+    ) AS l;
+    IF v_pe_ids IS NULL THEN
+        RETURN FALSE;
+    END IF;
+
+    SELECT s.salt INTO STRICT v_salt FROM enrolldb.retirement_salt AS s;
+
+    -- Idempotent: a key already retired is left as it is.
+    UPDATE enrolldb.program_enrollments_programenrollment AS pe
+    SET external_user_key = 'retired_external_key_' || pg_catalog.encode(
+        pg_catalog.sha256(pg_catalog.convert_to(v_salt || pe.external_user_key, 'UTF8')), 'hex'
+    )
+    WHERE
+        pe.id = ANY(v_pe_ids)
+        AND pe.external_user_key IS NOT NULL
+        AND pe.external_user_key NOT LIKE 'retired\_external\_key\_%';
+
+    -- Every history row of these enrollments carries the retired key of the live row.
+    UPDATE enrolldb.program_enrollments_historicalprogramenrollment AS h
+    SET external_user_key = pe.external_user_key
+    FROM enrolldb.program_enrollments_programenrollment AS pe
+    WHERE
+        h.id = pe.id
+        AND pe.id = ANY(v_pe_ids)
+        AND h.external_user_key IS DISTINCT FROM pe.external_user_key;
+
+    -- The identities learned at sign-in hold the same keys.
+    DELETE FROM enrolldb.program_enrollments_learneridentity AS li
+    WHERE li.user_id = p_user_id;
+
+    RETURN TRUE;
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb.retire_user(integer) IS
+'Replaces the external_user_key of every program enrollment of the user, in the live rows and in all their history rows, by retired_external_key_ followed by a salted sha256 hex digest, and forgets the user''s SSO identities. Returns whether the user had any program enrollment. Idempotent.';
+
+REVOKE ALL ON FUNCTION enrolldb.retire_user(integer) FROM public;
+GRANT EXECUTE ON FUNCTION enrolldb.retire_user(integer) TO enrolldb_app;
