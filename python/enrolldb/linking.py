@@ -1,0 +1,223 @@
+"""Client calls of the linking API: one Python function per SQL function (SPEC §5).
+
+Every function here sends exactly one SQL call per chunk, with explicit casts and explicit
+result columns (``SELECT a, b FROM fn(...)``, never ``SELECT *``: a pooled connection that
+prepared ``SELECT *`` breaks for good when a result type changes). No rule of linking is
+re-implemented in Python; the database decides, the client carries the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+
+from enrolldb.calls import run_call
+
+logger = logging.getLogger("enrolldb.linking")
+
+#: Learners per SQL call when a caller hands over more; each chunk is one call.
+DEFAULT_CHUNK_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """The outcome of one (external_user_key, username) pair, as the caller spelled them."""
+
+    external_user_key: str
+    username: str
+    result: str  # 'linked', 'relinked' or 'failed'
+    error: str | None
+
+
+@dataclass(frozen=True)
+class MatriculationResult:
+    """One waiting program enrollment that an SSO sign-in tried to link."""
+
+    program_enrollment_id: int
+    program_uuid: UUID
+    error: str | None
+
+
+def link_program_enrollments(
+    conn: psycopg.Connection[Any],
+    program_uuid: UUID | str,
+    external_keys_to_usernames: Mapping[str, str],
+) -> dict[str, str]:
+    """Link external keys to usernames: the contract of the Django function it replaces.
+
+    Returns ``{external_user_key: error}`` for the failures only (``{}`` when all linked) and
+    logs a warning per failure, as upstream does. Raises ``ValueError`` for a None key or
+    username before touching the database, so a bad call never half-runs.
+    """
+    pairs = list(external_keys_to_usernames.items())
+    for key, username in pairs:
+        if key is None or username is None:
+            raise ValueError("external user keys and usernames must not be None")
+    errors: dict[str, str] = {}
+    for result in link(conn, program_uuid, pairs):
+        if result.error is not None:
+            logger.warning(result.error)
+            errors[result.external_user_key] = result.error
+    return errors
+
+
+def link(
+    conn: psycopg.Connection[Any],
+    program_uuid: UUID | str,
+    pairs: Iterable[tuple[str, str]],
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> list[LinkResult]:
+    """Link ``(external_user_key, username)`` pairs; one :class:`LinkResult` per pair, in
+    input order. Large inputs go to the database in chunks (see :func:`iter_link_chunks`)."""
+    results: list[LinkResult] = []
+    for chunk_results in iter_link_chunks(conn, program_uuid, pairs, chunk_size=chunk_size):
+        results.extend(chunk_results)
+    return results
+
+
+def iter_link_chunks(
+    conn: psycopg.Connection[Any],
+    program_uuid: UUID | str,
+    pairs: Iterable[tuple[str, str]],
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Iterator[list[LinkResult]]:
+    """Link in chunks of about ``chunk_size`` pairs, yielding each chunk's results.
+
+    Each chunk is one SQL call in the caller's transaction; a caller on an autocommit
+    connection gets one committed transaction per chunk (the CLI does this). Occurrences of
+    one stored key are always sent in the same chunk, so "provided multiple times" is
+    reported exactly as a single call would: the database itself says which keys compare
+    equal (``enrolldb.canonical_external_key``), Python does not guess. Results come back in
+    input order overall.
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    items = list(pairs)
+    if not items:
+        return
+    if len(items) <= chunk_size:
+        yield _link_call(conn, program_uuid, items)
+        return
+    comparable = _comparable_keys(conn, [key for key, _ in items])
+    chunks = _group_chunks(comparable, chunk_size)
+    for chunk in chunks:
+        yield _link_call(conn, program_uuid, [items[i] for i in chunk])
+
+
+def _comparable_keys(conn: psycopg.Connection[Any], keys: Sequence[str]) -> list[str]:
+    """The form in which the database compares stored keys, for each key, in order."""
+
+    def call(cur: psycopg.Cursor[Any]) -> list[str]:
+        cur.execute(
+            "SELECT COALESCE(lower(enrolldb.canonical_external_key(k)), '') "
+            "FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS t (k, n) ORDER BY n",
+            {"keys": list(keys)},
+        )
+        return [str(row[0]) for row in cur.fetchall()]
+
+    return run_call(conn, call)
+
+
+def _group_chunks(comparable: Sequence[str], chunk_size: int) -> list[list[int]]:
+    """Indexes of the input, grouped so that equal comparable keys share a chunk; a chunk
+    exceeds ``chunk_size`` only when one key alone occurs more often than that."""
+    groups: dict[str, list[int]] = {}
+    for index, key in enumerate(comparable):
+        groups.setdefault(key, []).append(index)
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    for members in groups.values():
+        if current and len(current) + len(members) > chunk_size:
+            chunks.append(current)
+            current = []
+        current.extend(members)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _link_call(
+    conn: psycopg.Connection[Any],
+    program_uuid: UUID | str,
+    items: Sequence[tuple[str, str]],
+) -> list[LinkResult]:
+    def call(cur: psycopg.Cursor[Any]) -> list[LinkResult]:
+        with conn.cursor(row_factory=class_row(LinkResult)) as typed:
+            typed.execute(
+                "SELECT external_user_key, username, result, error "
+                "FROM enrolldb.link_program_enrollments("
+                "%(program)s::uuid, %(keys)s::text[], %(usernames)s::text[])",
+                {
+                    "program": str(program_uuid),
+                    "keys": [key for key, _ in items],
+                    "usernames": [username for _, username in items],
+                },
+            )
+            return typed.fetchall()
+
+    return run_call(conn, call)
+
+
+def matriculate_learner(
+    conn: psycopg.Connection[Any],
+    user_id: int,
+    organization_key: str,
+    external_user_key: str,
+) -> list[MatriculationResult]:
+    """The SSO sign-in: link the learner's waiting enrollments of the organization's
+    programs. Per-enrollment failures are returned, never raised."""
+
+    def call(cur: psycopg.Cursor[Any]) -> list[MatriculationResult]:
+        with conn.cursor(row_factory=class_row(MatriculationResult)) as typed:
+            typed.execute(
+                "SELECT program_enrollment_id, program_uuid, error "
+                "FROM enrolldb.matriculate_learner("
+                "%(user)s::integer, %(org)s::text, %(key)s::text)",
+                {"user": user_id, "org": organization_key, "key": external_user_key},
+            )
+            return typed.fetchall()
+
+    results = run_call(conn, call)
+    for result in results:
+        if result.error is not None:
+            logger.warning(
+                "matriculation of program enrollment %s failed: %s",
+                result.program_enrollment_id,
+                result.error,
+            )
+    return results
+
+
+def unlink_program_enrollment(conn: psycopg.Connection[Any], program_enrollment_id: int) -> None:
+    """Take a program enrollment back from its user (SPEC 4.3)."""
+
+    def call(cur: psycopg.Cursor[Any]) -> None:
+        cur.execute(
+            "SELECT FROM enrolldb.unlink_program_enrollment(%(id)s::integer)",
+            {"id": program_enrollment_id},
+        )
+
+    run_call(conn, call)
+
+
+def retire_user(conn: psycopg.Connection[Any], user_id: int) -> bool:
+    """Replace the retired user's external keys by salted digests; whether it had any."""
+
+    def call(cur: psycopg.Cursor[Any]) -> bool:
+        cur.execute(
+            "SELECT retired FROM enrolldb.retire_user(%(user)s::integer) AS retired",
+            {"user": user_id},
+        )
+        row = cur.fetchone()
+        assert row is not None
+        return bool(row[0])
+
+    return run_call(conn, call)
