@@ -6,9 +6,11 @@ DROP TRIGGER programcourseenrollment_course_enrollment_match_update
 ON enrolldb.program_enrollments_programcourseenrollment;
 DROP TRIGGER programcourseenrollment_course_enrollment_match_insert
 ON enrolldb.program_enrollments_programcourseenrollment;
-DROP FUNCTION enrolldb.check_pce_course_enrollment_from_ce();
-DROP FUNCTION enrolldb.check_pce_course_enrollment_from_pe();
-DROP FUNCTION enrolldb.check_pce_course_enrollment_from_pce();
+DROP FUNCTION enrolldb.check_match_on_ce_update();
+DROP FUNCTION enrolldb.check_match_on_pe_update();
+DROP FUNCTION enrolldb.check_match_on_pce_update();
+DROP FUNCTION enrolldb.check_match_on_pce_insert();
+DROP FUNCTION enrolldb.raise_course_enrollment_mismatch(text, integer, integer);
 DROP TRIGGER courseaccessroleassignment_touch_modified
 ON enrolldb.program_enrollments_courseaccessroleassignment;
 DROP TRIGGER learneridentity_touch_modified ON enrolldb.program_enrollments_learneridentity;
