@@ -1,0 +1,57 @@
+# enrolldb developer entry points. `make test` and `make demo` work on a fresh clone:
+# they create .venv (editable install with the dev extras) on first use and whenever
+# pyproject.toml changes, then find PostgreSQL on their own (see README / SPEC §6).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed.stamp
+
+.PHONY: all test lint pytest demo bench schema-snapshot venv clean
+
+all: test
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@echo "==> setting up $(VENV)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	@echo "==> sqlfluff lint migrations sql"
+	@$(BIN)/sqlfluff lint migrations sql --disable-progress-bar
+	@echo "==> ruff check"
+	@$(BIN)/ruff check -q python tests migrations/post-apply.py
+	@echo "==> ruff format --check"
+	@$(BIN)/ruff format -q --check python tests migrations/post-apply.py
+	@echo "==> mypy"
+	@$(BIN)/mypy
+
+pytest: $(STAMP)
+	@echo "==> pytest"
+	@$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Lint and tests both run (so CI logs always show the pytest summary); fails if either does.
+test: $(STAMP)
+	@status=0; \
+	$(MAKE) --no-print-directory lint || status=1; \
+	$(MAKE) --no-print-directory pytest || status=1; \
+	exit $$status
+
+demo: $(STAMP)
+	@$(BIN)/enrolldb demo
+
+# Linking cost per learner at 1k/10k/100k, side by side with a per-learner baseline.
+bench: $(STAMP)
+	@$(BIN)/python bench/link_scale.py $(BENCH_ARGS)
+
+# Regenerate the committed catalog snapshot from a freshly migrated scratch database.
+schema-snapshot: $(STAMP)
+	@$(BIN)/python -m enrolldb.schema_snapshot --scratch -o sql/schema.snapshot
+	@echo "wrote sql/schema.snapshot"
+
+clean:
+	rm -rf $(VENV) build dist python/*.egg-info .mypy_cache .ruff_cache .pytest_cache
+	find python tests migrations -name __pycache__ -type d -prune -exec rm -rf {} +

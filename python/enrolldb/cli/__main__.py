@@ -1,0 +1,7 @@
+"""``python -m enrolldb.cli``: same as the ``enrolldb`` console script."""
+
+import sys
+
+from enrolldb.cli import main
+
+sys.exit(main())
