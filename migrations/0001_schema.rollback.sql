@@ -1,5 +1,3 @@
 -- Drops everything of enrolldb in this database. The roles enrolldb_app and enrolldb_readonly
 -- are shared by the cluster's databases and are kept.
-ALTER DEFAULT PRIVILEGES IN SCHEMA enrolldb GRANT EXECUTE ON FUNCTIONS TO public;
-
 DROP SCHEMA enrolldb CASCADE;

@@ -29,9 +29,6 @@ BEGIN
 END;
 $$;
 
--- No function in this schema is executable by PUBLIC, from the moment it is created.
-ALTER DEFAULT PRIVILEGES IN SCHEMA enrolldb REVOKE EXECUTE ON FUNCTIONS FROM public;
-
 -- External user keys ------------------------------------------------------------------------
 
 CREATE FUNCTION enrolldb.canonical_external_key(p_key text)
@@ -315,6 +312,8 @@ COMMENT ON TABLE enrolldb.program_enrollments_courseaccessroleassignment IS
 
 GRANT USAGE ON SCHEMA enrolldb TO enrolldb_app, enrolldb_readonly;
 GRANT SELECT ON ALL TABLES IN SCHEMA enrolldb TO enrolldb_app, enrolldb_readonly;
+REVOKE ALL ON FUNCTION enrolldb.canonical_external_key(text) FROM public;
+REVOKE ALL ON FUNCTION enrolldb.is_canonical_external_key(text) FROM public;
 GRANT EXECUTE ON FUNCTION enrolldb.canonical_external_key(text) TO enrolldb_app, enrolldb_readonly;
 GRANT EXECUTE ON FUNCTION enrolldb.is_canonical_external_key(text)
 TO enrolldb_app, enrolldb_readonly;

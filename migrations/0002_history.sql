@@ -228,3 +228,8 @@ enrolldb.program_enrollments_historicalprogramenrollment,
 enrolldb.program_enrollments_historicalprogramcourseenrollment,
 enrolldb.student_courseenrollment_history
 TO enrolldb_app, enrolldb_readonly;
+
+-- Trigger and helper functions are executable by nobody but their owner.
+REVOKE ALL ON FUNCTION enrolldb.record_programenrollment_history() FROM public;
+REVOKE ALL ON FUNCTION enrolldb.record_programcourseenrollment_history() FROM public;
+REVOKE ALL ON FUNCTION enrolldb.record_courseenrollment_history() FROM public;

@@ -269,3 +269,12 @@ CREATE TRIGGER courseenrollment_course_enrollment_match_update
 AFTER UPDATE ON enrolldb.student_courseenrollment
 REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed_rows
 FOR EACH STATEMENT EXECUTE FUNCTION enrolldb.check_match_on_ce_update();
+
+-- Trigger and helper functions are executable by nobody but their owner.
+REVOKE ALL ON FUNCTION enrolldb.touch_modified() FROM public;
+REVOKE ALL ON FUNCTION enrolldb.raise_course_enrollment_mismatch(text, integer, integer)
+FROM public;
+REVOKE ALL ON FUNCTION enrolldb.check_match_on_pce_insert() FROM public;
+REVOKE ALL ON FUNCTION enrolldb.check_match_on_pce_update() FROM public;
+REVOKE ALL ON FUNCTION enrolldb.check_match_on_pe_update() FROM public;
+REVOKE ALL ON FUNCTION enrolldb.check_match_on_ce_update() FROM public;
