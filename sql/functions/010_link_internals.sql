@@ -11,25 +11,30 @@ LANGUAGE sql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
 AS $$
-    -- Transaction-level advisory locks in ascending user id: two calls that touch one user's
-    -- course enrollments serialise instead of both passing their checks on old snapshots.
-    SELECT pg_catalog.count(pg_catalog.pg_advisory_xact_lock(48202, s.user_id))
+    -- Row locks on the users, in ascending id: two calls that touch one user's course
+    -- enrollments serialise instead of both passing their checks on old snapshots. FOR NO
+    -- KEY UPDATE does not block foreign-key checks (an LMS enrolling the user elsewhere) and,
+    -- unlike advisory locks, needs no slot in the shared lock table however many users one
+    -- call links.
+    SELECT pg_catalog.count(*)
     FROM (
-        SELECT DISTINCT t.user_id
-        FROM unnest(p_user_ids) AS t (user_id)
-        WHERE t.user_id IS NOT NULL
-        ORDER BY t.user_id
-    ) AS s;
+        SELECT u.id
+        FROM enrolldb.auth_user AS u
+        WHERE u.id IN (SELECT t.user_id FROM unnest(p_user_ids) AS t (user_id))
+        ORDER BY u.id
+        FOR NO KEY UPDATE OF u
+    ) AS locked;
 $$;
 
 COMMENT ON FUNCTION enrolldb.lock_users(integer[]) IS
-'Internal: takes the transaction advisory lock (48202, user id) of each user, in ascending id order.';
+'Internal: locks the users'' auth_user rows FOR NO KEY UPDATE, in ascending id order.';
 
 CREATE OR REPLACE FUNCTION enrolldb.unlink_locked(p_program_enrollment_ids integer[])
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 BEGIN
     -- The caller holds the locks of the program enrollments, their users, their program course
@@ -62,10 +67,10 @@ BEGIN
             SELECT DISTINCT
                 pce.course_enrollment_id,
                 pce.course_key AS course_id
-            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-            WHERE
-                pce.program_enrollment_id = ANY(p_program_enrollment_ids)
-                AND pce.course_enrollment_id IS NOT NULL
+            FROM unnest(p_program_enrollment_ids) AS t (id)
+            INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
+                ON t.id = pce.program_enrollment_id
+            WHERE pce.course_enrollment_id IS NOT NULL
         ) AS d
     ) AS m
     WHERE
@@ -75,30 +80,36 @@ BEGIN
             WHERE
                 other.course_enrollment_id = ce.id
                 AND other.status = 'active'
-                AND other.program_enrollment_id <> ALL(p_program_enrollment_ids)
+                AND other.program_enrollment_id NOT IN (
+                    SELECT t.id FROM unnest(p_program_enrollment_ids) AS t (id)
+                )
         )
         AND (ce.is_active OR (m.audit_allowed AND ce.mode <> 'audit'));
 
     UPDATE enrolldb.program_enrollments_programcourseenrollment AS pce
     SET course_enrollment_id = NULL
-    WHERE
-        pce.program_enrollment_id = ANY(p_program_enrollment_ids)
-        AND pce.course_enrollment_id IS NOT NULL;
+    FROM unnest(p_program_enrollment_ids) AS t (id)
+    WHERE pce.program_enrollment_id = t.id AND pce.course_enrollment_id IS NOT NULL;
 
     UPDATE enrolldb.program_enrollments_programenrollment AS pe
     SET user_id = NULL
-    WHERE pe.id = ANY(p_program_enrollment_ids) AND pe.user_id IS NOT NULL;
+    FROM unnest(p_program_enrollment_ids) AS t (id)
+    WHERE pe.id = t.id AND pe.user_id IS NOT NULL;
 END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.unlink_locked(integer[]) IS
-'Internal: unlinks locked program enrollments as SPEC 4.3 says, set-based. A course enrollment still used by another active program course enrollment is left alone.';
+'Internal: unlinks locked program enrollments as SPEC 4.3 says, set-based. A course enrollment '
+'still used by another active program course enrollment is left alone.';
 
-CREATE OR REPLACE FUNCTION enrolldb.attach_course_enrollments(p_program_course_enrollment_ids integer[])
+CREATE OR REPLACE FUNCTION enrolldb.attach_course_enrollments(
+    p_program_course_enrollment_ids integer[]
+)
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_user_ids integer[];
@@ -117,10 +128,11 @@ BEGIN
             pe.user_id,
             pce.course_key::text AS course_key,
             pg_catalog.bool_or(pce.status = 'active') AS any_active
-        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        FROM unnest(p_program_course_enrollment_ids) AS t (id)
+        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce ON t.id = pce.id
         INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
             ON pce.program_enrollment_id = pe.id
-        WHERE pce.id = ANY(p_program_course_enrollment_ids) AND pe.user_id IS NOT NULL
+        WHERE pe.user_id IS NOT NULL
         GROUP BY pe.user_id, pce.course_key
     ) AS n;
 
@@ -156,10 +168,11 @@ BEGIN
 
     UPDATE enrolldb.program_enrollments_programcourseenrollment AS pce
     SET course_enrollment_id = ce.id
-    FROM enrolldb.program_enrollments_programenrollment AS pe,
+    FROM unnest(p_program_course_enrollment_ids) AS t (id),
+        enrolldb.program_enrollments_programenrollment AS pe,
         enrolldb.student_courseenrollment AS ce
     WHERE
-        pce.id = ANY(p_program_course_enrollment_ids)
+        pce.id = t.id
         AND pce.program_enrollment_id = pe.id
         AND ce.user_id = pe.user_id
         AND ce.course_id = pce.course_key
@@ -168,35 +181,37 @@ BEGIN
     -- Pending role assignments of active rows of active users become course access roles.
     INSERT INTO enrolldb.student_courseaccessrole (user_id, org, course_id, role)
     SELECT DISTINCT pe.user_id, co.org, pce.course_key, a.role
-    FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
+    FROM unnest(p_program_course_enrollment_ids) AS t (id)
+    INNER JOIN enrolldb.program_enrollments_courseaccessroleassignment AS a
+        ON t.id = a.enrollment_id
     INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
         ON a.enrollment_id = pce.id
     INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
         ON pce.program_enrollment_id = pe.id
     INNER JOIN enrolldb.auth_user AS u ON pe.user_id = u.id
     INNER JOIN enrolldb.course_overviews_courseoverview AS co ON pce.course_key = co.id
-    WHERE
-        pce.id = ANY(p_program_course_enrollment_ids)
-        AND pce.status = 'active'
-        AND u.is_active
+    WHERE pce.status = 'active' AND u.is_active
     ON CONFLICT ON CONSTRAINT courseaccessrole_user_org_course_role_uq DO NOTHING;
 
     DELETE FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
-    USING enrolldb.program_enrollments_programcourseenrollment AS pce,
+    USING unnest(p_program_course_enrollment_ids) AS t (id),
+        enrolldb.program_enrollments_programcourseenrollment AS pce,
         enrolldb.program_enrollments_programenrollment AS pe,
         enrolldb.auth_user AS u
     WHERE
-        a.enrollment_id = pce.id
+        a.enrollment_id = t.id
+        AND pce.id = t.id
         AND pce.program_enrollment_id = pe.id
         AND pe.user_id = u.id
-        AND pce.id = ANY(p_program_course_enrollment_ids)
         AND pce.status = 'active'
         AND u.is_active;
 END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.attach_course_enrollments(integer[]) IS
-'Internal: gives realized program course enrollments their course enrollment by the rules of SPEC 4.1 (active rows create, reactivate or convert to masters; inactive rows only point) and fulfils pending roles of active rows of active users.';
+'Internal: gives realized program course enrollments their course enrollment by the rules of '
+'SPEC 4.1 (active rows create, reactivate or convert to masters; inactive rows only point) and '
+'fulfils pending roles of active rows of active users.';
 
 CREATE OR REPLACE FUNCTION enrolldb.link_plan_errors(
     p_units integer[],
@@ -211,10 +226,17 @@ RETURNS TABLE (
     course_key text,
     message text
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
+#variable_conflict use_column
+BEGIN
+    -- PL/pgSQL with custom plans, not a SQL function: the arrays are then planned as values,
+    -- so unnest() is estimated at its real length and the self-joins below are hash joins,
+    -- not nested loops (a 10,000-learner call would otherwise cost 10,000^2).
+    RETURN QUERY
     WITH in_pe AS (
         SELECT
             u.unit,
@@ -263,7 +285,7 @@ AS $$
                 i.target = q.user_id
                 AND i.program_uuid = q.program_uuid
                 AND i.curriculum_uuid = q.curriculum_uuid
-        WHERE q.id <> ALL(p_program_enrollment_ids)
+        WHERE q.id NOT IN (SELECT o.pe_id FROM in_pe AS o)
         UNION ALL
         SELECT
             x.unit,
@@ -294,11 +316,50 @@ AS $$
             ON ce.id = y.course_enrollment_id AND y.status = 'active'
         INNER JOIN enrolldb.program_enrollments_programenrollment AS ype
             ON y.program_enrollment_id = ype.id
-        WHERE x.status = 'active' AND y.id <> x.pce_id AND ype.id <> ALL(p_program_enrollment_ids)
+        WHERE
+            x.status = 'active'
+            AND y.id <> x.pce_id
+            AND ype.id NOT IN (SELECT o.pe_id FROM in_pe AS o)
     ),
 
     -- Two elements of one call that would take the same (user, program, curriculum), or the
     -- same course enrollment as active, both fail: neither wins by its position in the input.
+    -- Clashes are counted with window functions: one sort, whatever the planner guesses about
+    -- the sizes (a self-join here became a nested loop over every pair of a 10,000-row call).
+    pe_clash AS (
+        SELECT
+            i.unit,
+            i.pe_id,
+            i.username,
+            i.program_uuid,
+            i.curriculum_uuid,
+            pg_catalog.count(*) OVER (
+                PARTITION BY i.target, i.program_uuid, i.curriculum_uuid
+            ) AS n_same
+        FROM in_pe AS i
+        WHERE i.unit NOT IN (SELECT ind.unit FROM independent AS ind)
+    ),
+
+    pce_clash AS (
+        SELECT
+            x.unit,
+            x.pe_id,
+            x.pce_id,
+            x.target,
+            x.username,
+            x.program_uuid,
+            x.course_key,
+            pg_catalog.count(*) OVER (PARTITION BY x.target, x.course_key) AS n_same
+        FROM in_pce AS x
+        WHERE x.status = 'active' AND x.unit NOT IN (SELECT ind.unit FROM independent AS ind)
+    ),
+
+    pce_clash_many AS (
+        SELECT c.unit, c.pe_id, c.pce_id, c.target, c.username, c.program_uuid, c.course_key
+        FROM pce_clash AS c
+        WHERE c.n_same > 1
+    ),
+
     in_call AS (
         SELECT
             a.unit,
@@ -311,16 +372,8 @@ AS $$
                 '(programenrollment_user_program_curriculum_uq)',
                 a.username, a.program_uuid, a.curriculum_uuid
             ) AS message
-        FROM in_pe AS a
-        INNER JOIN in_pe AS b
-            ON
-                a.target = b.target
-                AND a.program_uuid = b.program_uuid
-                AND a.curriculum_uuid = b.curriculum_uuid
-                AND a.unit <> b.unit
-        WHERE
-            a.unit NOT IN (SELECT ind.unit FROM independent AS ind)
-            AND b.unit NOT IN (SELECT ind.unit FROM independent AS ind)
+        FROM pe_clash AS a
+        WHERE a.n_same > 1
         UNION ALL
         SELECT
             x.unit,
@@ -332,17 +385,9 @@ AS $$
                 'in program uuid=%s',
                 x.username, x.course_key, z.program_uuid
             )
-        FROM in_pce AS x
-        INNER JOIN in_pce AS z
-            ON
-                x.target = z.target
-                AND x.course_key = z.course_key
-                AND x.pce_id <> z.pce_id
-                AND z.status = 'active'
-        WHERE
-            x.status = 'active'
-            AND x.unit NOT IN (SELECT ind.unit FROM independent AS ind)
-            AND z.unit NOT IN (SELECT ind.unit FROM independent AS ind)
+        FROM pce_clash_many AS x
+        INNER JOIN pce_clash_many AS z
+            ON x.target = z.target AND x.course_key = z.course_key AND x.pce_id <> z.pce_id
     ),
 
     -- Errors caused by another element failing: the enrollment it would have unlinked from
@@ -383,7 +428,10 @@ AS $$
         INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS y
             ON ce.id = y.course_enrollment_id AND y.status = 'active'
         INNER JOIN in_pe AS q ON y.program_enrollment_id = q.pe_id
-        WHERE x.status = 'active' AND y.id <> x.pce_id AND q.unit = ANY(p_failed_units)
+        WHERE
+            x.status = 'active'
+            AND y.id <> x.pce_id
+            AND q.unit = ANY(p_failed_units)
     )
 
     SELECT e.unit, e.pe_id, e.phase, e.course_key, e.message FROM independent AS e
@@ -391,10 +439,12 @@ AS $$
     SELECT e.unit, e.pe_id, e.phase, e.course_key, e.message FROM in_call AS e
     UNION ALL
     SELECT e.unit, e.pe_id, e.phase, e.course_key, e.message FROM dependent AS e;
+END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.link_plan_errors(integer[], integer[], integer[], integer[]) IS
-'Internal: every reason a unit of a link (program enrollments to be linked to one user) would fail, given the units already known to fail. Read-only; computed before anything is written.';
+'Internal: every reason a unit of a link (program enrollments to be linked to one user) would '
+'fail, given the units already known to fail. Read-only; computed before anything is written.';
 
 CREATE OR REPLACE FUNCTION enrolldb.link_locked(
     p_units integer[],
@@ -405,11 +455,13 @@ RETURNS TABLE (unit integer, error text)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 #variable_conflict use_column
 DECLARE
     v_failed integer[] := '{}';
     v_next integer[];
+    v_messages text[];
     v_rounds integer := 0;
     v_ok_pe_ids integer[];
     v_ok_user_ids integer[];
@@ -426,40 +478,56 @@ BEGIN
     PERFORM enrolldb.lock_users(
         p_user_ids || ARRAY(
             SELECT pe.user_id
-            FROM enrolldb.program_enrollments_programenrollment AS pe
-            WHERE pe.id = ANY(p_program_enrollment_ids) AND pe.user_id IS NOT NULL
+            FROM unnest(p_program_enrollment_ids) AS t (id)
+            INNER JOIN enrolldb.program_enrollments_programenrollment AS pe ON t.id = pe.id
+            WHERE pe.user_id IS NOT NULL
         )
     );
 
     PERFORM 1
-    FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-    WHERE pce.program_enrollment_id = ANY(p_program_enrollment_ids)
+    FROM unnest(p_program_enrollment_ids) AS t (id)
+    INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
+        ON t.id = pce.program_enrollment_id
     ORDER BY pce.id
-    FOR UPDATE;
+    FOR UPDATE OF pce;
 
+    -- The course enrollments the rows point at now, and the target users' ones for the same
+    -- courses.
     PERFORM 1
     FROM enrolldb.student_courseenrollment AS ce
-    WHERE
-        ce.id IN (
-            SELECT pce.course_enrollment_id
-            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-            WHERE pce.program_enrollment_id = ANY(p_program_enrollment_ids)
-        )
-        OR (ce.user_id, ce.course_id) IN (
-            SELECT u.user_id, pce.course_key
-            FROM unnest(p_program_enrollment_ids, p_user_ids) AS u (pe_id, user_id)
-            INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-                ON u.pe_id = pce.program_enrollment_id
-        )
+    WHERE ce.id IN (
+        SELECT pce.course_enrollment_id
+        FROM unnest(p_program_enrollment_ids) AS t (id)
+        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
+            ON t.id = pce.program_enrollment_id
+        WHERE pce.course_enrollment_id IS NOT NULL
+        UNION
+        SELECT target.id
+        FROM unnest(p_program_enrollment_ids, p_user_ids) AS u (pe_id, user_id)
+        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
+            ON u.pe_id = pce.program_enrollment_id
+        INNER JOIN enrolldb.student_courseenrollment AS target
+            ON u.user_id = target.user_id AND pce.course_key = target.course_id
+    )
     ORDER BY ce.id
-    FOR UPDATE;
+    FOR UPDATE OF ce;
 
     -- The failing set grows until it is stable: a unit can fail because another unit, which
-    -- would have unlinked what stood in its way, fails.
+    -- would have unlinked what stood in its way, fails. Each round keeps the first message of
+    -- every failing unit: per enrollment, the user collision first, then each course in
+    -- course_key order, its existence before its conflicts (integrity errors carry course '').
     LOOP
-        SELECT COALESCE(pg_catalog.array_agg(DISTINCT e.unit ORDER BY e.unit), '{}')
-        INTO v_next
-        FROM enrolldb.link_plan_errors(p_units, p_program_enrollment_ids, p_user_ids, v_failed) AS e;
+        SELECT
+            COALESCE(pg_catalog.array_agg(f.unit ORDER BY f.unit), '{}'),
+            COALESCE(pg_catalog.array_agg(f.message ORDER BY f.unit), '{}')
+        INTO v_next, v_messages
+        FROM (
+            SELECT DISTINCT ON (e.unit) e.unit, e.message
+            FROM enrolldb.link_plan_errors(
+                p_units, p_program_enrollment_ids, p_user_ids, v_failed
+            ) AS e
+            ORDER BY e.unit, e.program_enrollment_id, e.course_key, e.phase, e.message
+        ) AS f;
         EXIT WHEN v_next = v_failed;
         v_failed := v_next;
         v_rounds := v_rounds + 1;
@@ -475,7 +543,7 @@ BEGIN
     INTO v_ok_pe_ids, v_ok_user_ids, v_relink_pe_ids
     FROM unnest(p_units, p_program_enrollment_ids, p_user_ids) AS u (unit, pe_id, user_id)
     INNER JOIN enrolldb.program_enrollments_programenrollment AS pe ON u.pe_id = pe.id
-    WHERE u.unit <> ALL(v_failed);
+    WHERE u.unit NOT IN (SELECT f.unit FROM unnest(v_failed) AS f (unit));
 
     IF v_ok_pe_ids IS NOT NULL THEN
         IF v_relink_pe_ids IS NOT NULL THEN
@@ -489,22 +557,21 @@ BEGIN
 
         PERFORM enrolldb.attach_course_enrollments(ARRAY(
             SELECT pce.id
-            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-            WHERE pce.program_enrollment_id = ANY(v_ok_pe_ids)
+            FROM unnest(v_ok_pe_ids) AS t (id)
+            INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
+                ON t.id = pce.program_enrollment_id
         ));
     END IF;
 
     RETURN QUERY
-    SELECT DISTINCT ON (e.unit) e.unit, e.message
-    FROM enrolldb.link_plan_errors(p_units, p_program_enrollment_ids, p_user_ids, v_failed) AS e
-    -- Per enrollment: the user collision first, then each course in course_key order, its
-    -- existence before its conflicts (the integrity errors carry course_key '').
-    ORDER BY e.unit, e.program_enrollment_id, e.course_key, e.phase, e.message;
+    SELECT f.unit, f.message
+    FROM unnest(v_failed, v_messages) AS f (unit, message);
 END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.link_locked(integer[], integer[], integer[]) IS
-'Internal: links locked program enrollments to users, unit by unit, all or nothing per unit, set-based; returns one row per failed unit with its message.';
+'Internal: links locked program enrollments to users, unit by unit, all or nothing per unit, '
+'set-based; returns one row per failed unit with its message.';
 
 REVOKE ALL ON FUNCTION enrolldb.lock_users(integer[]) FROM public;
 REVOKE ALL ON FUNCTION enrolldb.unlink_locked(integer[]) FROM public;

@@ -11,7 +11,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET enrolldb.history_change_reason = 'link_program_enrollments'
+SET plan_cache_mode = force_custom_plan
+SET "enrolldb.history_change_reason" = 'link_program_enrollments'
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -180,7 +181,9 @@ END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.link_program_enrollments(uuid, text[], text[]) IS
-'Links the program''s enrollments of each external key to the LMS user with that username. One row per input element, in input order: result linked, relinked or failed, with the SPEC 4.1 error text. A failing element changes nothing; the others are unaffected.';
+'Links the program''s enrollments of each external key to the LMS user with that username. One '
+'row per input element, in input order: result linked, relinked or failed, with the SPEC 4.1 '
+'error text. A failing element changes nothing; the others are unaffected.';
 
 CREATE OR REPLACE FUNCTION enrolldb.link_program_enrollments(
     p_program_uuid uuid,
@@ -191,7 +194,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET enrolldb.history_change_reason = 'link_program_enrollments'
+SET plan_cache_mode = force_custom_plan
+SET "enrolldb.history_change_reason" = 'link_program_enrollments'
 AS $$
 DECLARE
     v_keys text[];
@@ -243,7 +247,8 @@ END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.link_program_enrollments(uuid, jsonb) IS
-'The Django contract: takes {external_user_key: username}, returns {external_user_key: error} for the failures only ({} when all succeeded).';
+'The Django contract: takes {external_user_key: username}, returns {external_user_key: error} '
+'for the failures only ({} when all succeeded).';
 
 REVOKE ALL ON FUNCTION enrolldb.link_program_enrollments(uuid, text[], text[]) FROM public;
 REVOKE ALL ON FUNCTION enrolldb.link_program_enrollments(uuid, jsonb) FROM public;

@@ -10,7 +10,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET enrolldb.history_change_reason = 'matriculate_learner'
+SET plan_cache_mode = force_custom_plan
+SET "enrolldb.history_change_reason" = 'matriculate_learner'
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -78,7 +79,10 @@ END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.matriculate_learner(integer, text, text) IS
-'SSO sign-in: records the (organization, key) -> user identity and links every waiting program enrollment of the organization''s programs with that key (case-insensitive), in id order, each atomically. One row per enrollment attempted; error is NULL on success. Never aborts the caller''s transaction for a per-enrollment failure.';
+'SSO sign-in: records the (organization, key) -> user identity and links every waiting program '
+'enrollment of the organization''s programs with that key (case-insensitive), in id order, each '
+'atomically. One row per enrollment attempted; error is NULL on success. Never aborts the '
+'caller''s transaction for a per-enrollment failure.';
 
 REVOKE ALL ON FUNCTION enrolldb.matriculate_learner(integer, text, text) FROM public;
 GRANT EXECUTE ON FUNCTION enrolldb.matriculate_learner(integer, text, text) TO enrolldb_app;

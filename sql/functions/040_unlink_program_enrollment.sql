@@ -6,7 +6,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET enrolldb.history_change_reason = 'unlink_program_enrollment'
+SET "enrolldb.history_change_reason" = 'unlink_program_enrollment'
 AS $$
 DECLARE
     v_user_id integer;
@@ -50,7 +50,10 @@ END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.unlink_program_enrollment(integer) IS
-'Unlinks a program enrollment from its user: each course enrollment its program course enrollments point at is deactivated (and moved to audit when the course has an unexpired audit mode or no modes) unless another active program course enrollment still uses it; the pointers and user_id become NULL. Roles already granted stay. A waiting enrollment is left as it is.';
+'Unlinks a program enrollment from its user: each course enrollment its program course '
+'enrollments point at is deactivated (and moved to audit when the course has an unexpired audit '
+'mode or no modes) unless another active program course enrollment still uses it; the pointers '
+'and user_id become NULL. Roles already granted stay. A waiting enrollment is left as it is.';
 
 REVOKE ALL ON FUNCTION enrolldb.unlink_program_enrollment(integer) FROM public;
 GRANT EXECUTE ON FUNCTION enrolldb.unlink_program_enrollment(integer) TO enrolldb_app;

@@ -6,7 +6,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET enrolldb.history_change_reason = 'retire_user'
+SET "enrolldb.history_change_reason" = 'retire_user'
 AS $$
 DECLARE
     v_salt text;
@@ -60,7 +60,10 @@ END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.retire_user(integer) IS
-'Replaces the external_user_key of every program enrollment of the user, in the live rows and in all their history rows, by retired_external_key_ followed by a salted sha256 hex digest, and forgets the user''s SSO identities. Returns whether the user had any program enrollment. Idempotent.';
+'Replaces the external_user_key of every program enrollment of the user, in the live rows and '
+'in all their history rows, by retired_external_key_ followed by a salted sha256 hex digest, '
+'and forgets the user''s SSO identities. Returns whether the user had any program enrollment. '
+'Idempotent.';
 
 REVOKE ALL ON FUNCTION enrolldb.retire_user(integer) FROM public;
 GRANT EXECUTE ON FUNCTION enrolldb.retire_user(integer) TO enrolldb_app;

@@ -252,7 +252,10 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION enrolldb.check_integrity() IS
-'Health check: no rows means healthy. Reports active_enrollment_without_access, unbacked_masters_enrollment, double_active_course, realized_without_course_enrollment, unfulfilled_role_assignment, history_out_of_date, and states the constraints make impossible (course_enrollment_mismatch, shared_active_course_enrollment, noncanonical_external_key).';
+'Health check: no rows means healthy. Reports active_enrollment_without_access, '
+'unbacked_masters_enrollment, double_active_course, realized_without_course_enrollment, '
+'unfulfilled_role_assignment, history_out_of_date, and states the constraints make impossible '
+'(course_enrollment_mismatch, shared_active_course_enrollment, noncanonical_external_key).';
 
 REVOKE ALL ON FUNCTION enrolldb.check_integrity() FROM public;
 GRANT EXECUTE ON FUNCTION enrolldb.check_integrity() TO enrolldb_app;
