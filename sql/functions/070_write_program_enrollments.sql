@@ -1,0 +1,284 @@
+-- write_program_enrollments: the registrar creates and updates program enrollments. SPEC 4.5.
+-- Also the internal lock_learner_keys, shared with write_program_course_enrollments (080).
+
+CREATE OR REPLACE FUNCTION enrolldb.lock_learner_keys(
+    p_organization_key text,
+    p_lower_keys text[]
+)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
+    -- Transaction advisory locks (48203, bucket of the hash of organization and lowered key),
+    -- in ascending order. Taken first, before any row lock, and only by the registrar writes:
+    -- two writes for one learner of one organization serialise, so that neither creates a
+    -- second enrollment for the key nor a second active program course enrollment on an old
+    -- snapshot. The hash is folded into 512 buckets so that a 10,000-request call holds at most
+    -- 512 locks: one lock per key would exhaust the server's shared lock table
+    -- (max_locks_per_transaction x connections). A shared bucket only serialises unrelated
+    -- learners.
+    SELECT pg_catalog.count(pg_catalog.pg_advisory_xact_lock(48203, s.bucket))
+    FROM (
+        SELECT DISTINCT
+            pg_catalog.hashtext(p_organization_key || '/' || t.low) & 511 AS bucket
+        FROM unnest(p_lower_keys) AS t (low)
+        WHERE t.low IS NOT NULL
+        ORDER BY bucket
+    ) AS s;
+$$;
+
+COMMENT ON FUNCTION enrolldb.lock_learner_keys(text, text[]) IS
+'Internal: takes the transaction advisory locks (48203, hashtext(organization || ''/'' || '
+'lowered key) & 511) of the learner keys, in ascending order; taken by the registrar writes '
+'before any row lock. At most 512 locks per call.';
+
+REVOKE ALL ON FUNCTION enrolldb.lock_learner_keys(text, text[]) FROM public;
+
+CREATE OR REPLACE FUNCTION enrolldb.write_program_enrollments(
+    p_program_uuid uuid,
+    p_requests jsonb,
+    p_create boolean,
+    p_update boolean
+)
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET "enrolldb.history_change_reason" = 'write_program_enrollments'
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_org text;
+    v_bad integer;
+    v_ords integer[];
+    v_keys text[];
+    v_lows text[];
+    v_statuses text[];
+    v_curricula uuid[];
+    v_outcomes text[];
+    v_found boolean[];
+    v_user_ids integer[];
+BEGIN
+    IF p_program_uuid IS NULL OR p_requests IS NULL OR p_create IS NULL OR p_update IS NULL THEN
+        RAISE EXCEPTION 'write_program_enrollments: no argument may be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT (p_create OR p_update) THEN
+        RAISE EXCEPTION 'write_program_enrollments: at least one of create, update must be true'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.jsonb_typeof(p_requests) <> 'array' THEN
+        RAISE EXCEPTION 'write_program_enrollments: expected a JSON array of requests, got a '
+            'JSON %', pg_catalog.jsonb_typeof(p_requests)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT pg_catalog.min(r.ord) INTO v_bad
+    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
+    WHERE pg_catalog.jsonb_typeof(r.req) <> 'object';
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'write_program_enrollments: request number % is not a JSON object', v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT pg_catalog.min(r.ord) INTO v_bad
+    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
+    WHERE
+        pg_catalog.jsonb_typeof(r.req -> 'external_user_key') = 'null'
+        OR pg_catalog.jsonb_typeof(r.req -> 'status') = 'null';
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'write_program_enrollments: request number % has a null '
+            'external_user_key or status', v_bad
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT pg_catalog.min(r.ord) INTO v_bad
+    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
+    WHERE
+        pg_catalog.jsonb_typeof(r.req -> 'external_user_key') IS DISTINCT FROM 'string'
+        OR pg_catalog.jsonb_typeof(r.req -> 'status') IS DISTINCT FROM 'string'
+        OR pg_catalog.jsonb_typeof(r.req -> 'curriculum_uuid') NOT IN ('string', 'null');
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'write_program_enrollments: request number % needs string '
+            'external_user_key and status (and curriculum_uuid a string or null)', v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT p.authoring_organization_key INTO v_org
+    FROM enrolldb.program_enrollments_program AS p
+    WHERE p.program_uuid = p_program_uuid;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'write_program_enrollments: unknown program uuid=%', p_program_uuid
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.jsonb_array_length(p_requests) = 0 THEN
+        RETURN '{}'::jsonb;
+    END IF;
+
+    -- The requests, with the outcomes that need no lock: key shape, duplicates, status.
+    SELECT
+        pg_catalog.array_agg(c.ord ORDER BY c.ord),
+        pg_catalog.array_agg(c.k ORDER BY c.ord),
+        pg_catalog.array_agg(c.low ORDER BY c.ord),
+        pg_catalog.array_agg(c.status ORDER BY c.ord),
+        pg_catalog.array_agg(
+            CASE
+                WHEN
+                    c.curriculum
+                    ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'
+                    THEN c.curriculum::uuid
+            END
+            ORDER BY c.ord
+        ),
+        pg_catalog.array_agg(
+            CASE
+                WHEN c.low IS NULL THEN 'invalid-key'
+                WHEN c.nth > 1 THEN 'duplicated'
+                WHEN c.status NOT IN ('enrolled', 'pending', 'suspended', 'canceled', 'ended')
+                    THEN 'invalid-status'
+            END
+            ORDER BY c.ord
+        )
+    INTO v_ords, v_keys, v_lows, v_statuses, v_curricula, v_outcomes
+    FROM (
+        SELECT
+            r.ord::integer AS ord,
+            r.req ->> 'external_user_key' AS k,
+            r.req ->> 'status' AS status,
+            r.req ->> 'curriculum_uuid' AS curriculum,
+            kk.low,
+            pg_catalog.row_number() OVER (PARTITION BY kk.low ORDER BY r.ord) AS nth
+        FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
+        CROSS JOIN LATERAL (
+            SELECT
+                CASE
+                    WHEN pg_catalog.char_length(
+                        enrolldb.canonical_external_key(r.req ->> 'external_user_key')
+                    ) BETWEEN 1 AND 255
+                        THEN pg_catalog.lower(
+                            enrolldb.canonical_external_key(r.req ->> 'external_user_key')
+                        )
+                END AS low
+        ) AS kk
+    ) AS c;
+
+    -- Locks: the learners' keys, then the program's enrollments of those keys (id order), then
+    -- the users the identities name (a created enrollment may be realized at once).
+    PERFORM enrolldb.lock_learner_keys(
+        v_org,
+        ARRAY(SELECT e.low FROM unnest(v_lows, v_outcomes) AS e (low, o) WHERE e.o IS NULL)
+    );
+    PERFORM 1
+    FROM enrolldb.program_enrollments_programenrollment AS pe
+    WHERE
+        pe.program_uuid = p_program_uuid
+        AND pg_catalog.lower(pe.external_user_key) = ANY(
+            SELECT e.low FROM unnest(v_lows, v_outcomes) AS e (low, o) WHERE e.o IS NULL
+        )
+    ORDER BY pe.id
+    FOR UPDATE;
+
+    -- Existing enrollments: conflict or update; missing ones: not-in-program, invalid
+    -- curriculum or create, with the user the organization's identity of the key names.
+    SELECT
+        pg_catalog.array_agg(
+            CASE
+                WHEN e.o IS NOT NULL THEN e.o
+                WHEN x.found AND NOT p_update THEN 'conflict'
+                WHEN x.found THEN e.status
+                WHEN NOT p_create THEN 'not-in-program'
+                WHEN e.curriculum IS NULL THEN 'invalid-curriculum'
+                ELSE e.status
+            END
+            ORDER BY e.ord
+        ),
+        pg_catalog.array_agg(x.found ORDER BY e.ord),
+        pg_catalog.array_agg(li.user_id ORDER BY e.ord)
+    INTO v_outcomes, v_found, v_user_ids
+    FROM unnest(v_ords, v_lows, v_statuses, v_curricula, v_outcomes)
+        AS e (ord, low, status, curriculum, o)
+    CROSS JOIN LATERAL (
+        SELECT EXISTS (
+            SELECT FROM enrolldb.program_enrollments_programenrollment AS pe
+            WHERE
+                pe.program_uuid = p_program_uuid
+                AND pg_catalog.lower(pe.external_user_key) = e.low
+        ) AS found
+    ) AS x
+    LEFT JOIN enrolldb.program_enrollments_learneridentity AS li
+        ON li.organization_key = v_org AND pg_catalog.lower(li.external_user_key) = e.low;
+
+    PERFORM enrolldb.lock_users(ARRAY(
+        SELECT e.user_id
+        FROM unnest(v_user_ids, v_found, v_outcomes, v_statuses) AS e (user_id, found, o, status)
+        WHERE NOT e.found AND e.o = e.status
+    ));
+
+    -- Status changes of existing enrollments (every curriculum of the key), only where the
+    -- status differs: no needless history row.
+    UPDATE enrolldb.program_enrollments_programenrollment AS pe
+    SET status = e.status
+    FROM unnest(v_lows, v_statuses, v_outcomes, v_found) AS e (low, status, o, found)
+    WHERE
+        e.found
+        AND e.o = e.status
+        AND pe.program_uuid = p_program_uuid
+        AND pg_catalog.lower(pe.external_user_key) = e.low
+        AND pe.status <> e.status;
+
+    -- New enrollments: realized at once when the organization's identity of the key is known,
+    -- unless that user already has an enrollment in the program and curriculum, or another new
+    -- enrollment of this call would take the same user, program and curriculum: those wait
+    -- (linking or sign-in will report the collision).
+    INSERT INTO enrolldb.program_enrollments_programenrollment (
+        user_id, external_user_key, program_uuid, curriculum_uuid, status
+    )
+    SELECT
+        CASE
+            WHEN
+                n.user_id IS NOT NULL
+                AND pg_catalog.count(*) OVER (PARTITION BY n.user_id, n.curriculum) = 1
+                AND NOT EXISTS (
+                    SELECT FROM enrolldb.program_enrollments_programenrollment AS q
+                    WHERE
+                        q.user_id = n.user_id
+                        AND q.program_uuid = p_program_uuid
+                        AND q.curriculum_uuid = n.curriculum
+                )
+                THEN n.user_id
+        END,
+        enrolldb.canonical_external_key(n.k),
+        p_program_uuid,
+        n.curriculum,
+        n.status
+    FROM unnest(v_ords, v_keys, v_statuses, v_curricula, v_outcomes, v_found, v_user_ids)
+        AS n (ord, k, status, curriculum, o, found, user_id)
+    WHERE NOT n.found AND n.o = n.status
+    ORDER BY n.ord;
+
+    RETURN (
+        SELECT pg_catalog.jsonb_object_agg(r.k, r.o ORDER BY r.o = 'duplicated', r.ord)
+        FROM unnest(v_ords, v_keys, v_outcomes) AS r (ord, k, o)
+    );
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb.write_program_enrollments(uuid, jsonb, boolean, boolean) IS
+'The registrar''s writes (SPEC 4.5). p_requests is a JSON array of {external_user_key, status, '
+'curriculum_uuid}; returns {key as requested: outcome}. Per request, first match wins: '
+'invalid-key (empty after trimming or over 255 characters); duplicated (a later occurrence of a '
+'key, compared as stored keys are; not applied; when the same spelling occurs twice the object '
+'says duplicated); invalid-status; an existing enrollment of the program with the key (all its '
+'curricula): conflict without p_update, else its status is set (written only when it differs) '
+'and returned; none: not-in-program without p_create; invalid-curriculum when curriculum_uuid is '
+'missing, null or not a UUID; else created and its status returned, realized at once (user_id '
+'set) when program_enrollments_learneridentity knows the key for the program''s organization, '
+'waiting instead when that user already has an enrollment in the program and curriculum or the '
+'call would give it two. The curriculum of an existing enrollment is never changed. Whole-call '
+'errors: a NULL argument or a null key or status in a request (22004); neither flag, a malformed '
+'request array, an unknown program (22023).';
+
+REVOKE ALL ON FUNCTION enrolldb.write_program_enrollments(uuid, jsonb, boolean, boolean)
+FROM public;
+GRANT EXECUTE ON FUNCTION enrolldb.write_program_enrollments(uuid, jsonb, boolean, boolean)
+TO enrolldb_app;
