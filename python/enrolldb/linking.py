@@ -56,6 +56,8 @@ def link_program_enrollments(
     username before touching the database, so a bad call never half-runs.
     """
     pairs = list(external_keys_to_usernames.items())
+    if program_uuid is None:
+        raise ValueError("program_uuid must not be None")
     for key, username in pairs:
         if key is None or username is None:
             raise ValueError("external user keys and usernames must not be None")
@@ -76,10 +78,12 @@ def link(
 ) -> list[LinkResult]:
     """Link ``(external_user_key, username)`` pairs; one :class:`LinkResult` per pair, in
     input order. Large inputs go to the database in chunks (see :func:`iter_link_chunks`)."""
-    results: list[LinkResult] = []
-    for chunk_results in iter_link_chunks(conn, program_uuid, pairs, chunk_size=chunk_size):
-        results.extend(chunk_results)
-    return results
+    items = list(pairs)
+    results: list[LinkResult | None] = [None] * len(items)
+    for indexes, chunk_results in _iter_indexed_chunks(conn, program_uuid, items, chunk_size):
+        for index, result in zip(indexes, chunk_results, strict=True):
+            results[index] = result
+    return [result for result in results if result is not None]
 
 
 def iter_link_chunks(
@@ -95,24 +99,49 @@ def iter_link_chunks(
     connection gets one committed transaction per chunk (the CLI does this). Occurrences of
     one stored key are always sent in the same chunk, so "provided multiple times" is
     reported exactly as a single call would: the database itself says which keys compare
-    equal (``enrolldb.canonical_external_key``), Python does not guess. Results come back in
-    input order overall.
+    equal (``enrolldb.canonical_external_key``), Python does not guess. Within a chunk the
+    results are in input order; when one key occurs in several places, the chunks group its
+    occurrences, so use :func:`link` (which restores input order) or
+    :func:`iter_indexed_link_chunks` (which says where each result belongs).
     """
+    items = list(pairs)
+    for _, chunk_results in _iter_indexed_chunks(conn, program_uuid, items, chunk_size):
+        yield chunk_results
+
+
+def iter_indexed_link_chunks(
+    conn: psycopg.Connection[Any],
+    program_uuid: UUID | str,
+    pairs: Iterable[tuple[str, str]],
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Iterator[tuple[list[int], list[LinkResult]]]:
+    """As :func:`iter_link_chunks`, yielding with each chunk's results the input positions
+    they belong to."""
+    yield from _iter_indexed_chunks(conn, program_uuid, list(pairs), chunk_size)
+
+
+def _iter_indexed_chunks(
+    conn: psycopg.Connection[Any],
+    program_uuid: UUID | str,
+    items: list[tuple[str, str]],
+    chunk_size: int,
+) -> Iterator[tuple[list[int], list[LinkResult]]]:
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
-    items = list(pairs)
+    if program_uuid is None:
+        raise ValueError("program_uuid must not be None")
     if not items:
         return
     if len(items) <= chunk_size:
-        yield _link_call(conn, program_uuid, items)
+        yield list(range(len(items))), _link_call(conn, program_uuid, items)
         return
-    comparable = _comparable_keys(conn, [key for key, _ in items])
-    chunks = _group_chunks(comparable, chunk_size)
-    for chunk in chunks:
-        yield _link_call(conn, program_uuid, [items[i] for i in chunk])
+    comparable = comparable_keys(conn, [key for key, _ in items])
+    for chunk in group_chunks(comparable, chunk_size):
+        yield chunk, _link_call(conn, program_uuid, [items[i] for i in chunk])
 
 
-def _comparable_keys(conn: psycopg.Connection[Any], keys: Sequence[str]) -> list[str]:
+def comparable_keys(conn: psycopg.Connection[Any], keys: Sequence[str]) -> list[str]:
     """The form in which the database compares stored keys, for each key, in order."""
 
     def call(cur: psycopg.Cursor[Any]) -> list[str]:
@@ -126,7 +155,7 @@ def _comparable_keys(conn: psycopg.Connection[Any], keys: Sequence[str]) -> list
     return run_call(conn, call)
 
 
-def _group_chunks(comparable: Sequence[str], chunk_size: int) -> list[list[int]]:
+def group_chunks(comparable: Sequence[str], chunk_size: int) -> list[list[int]]:
     """Indexes of the input, grouped so that equal comparable keys share a chunk; a chunk
     exceeds ``chunk_size`` only when one key alone occurs more often than that."""
     groups: dict[str, list[int]] = {}
