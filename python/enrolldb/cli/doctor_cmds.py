@@ -1,0 +1,262 @@
+"""``enrolldb doctor``: is this database healthy?
+
+Three sections, each answering a question a DBA or support lead asks:
+
+1. *Is the schema current?* Pending migrations and API functions whose deployed definition
+   differs from ``sql/functions`` (:func:`enrolldb.status`).
+2. *Do the rows obey the rules?* Every row of ``enrolldb.check_integrity()``, as a table,
+   with what to do about each kind (docs/operators.md explains them at length).
+3. *Who is exposed to the two-program pattern?* The compatibility query of SPEC §3, run
+   verbatim. This is information, not a problem: enrolldb links these learners correctly;
+   support staff used the list on the Django schema and may still want it.
+
+Exit codes: 0 healthy, 1 a violation, a pending migration or an out-of-date function,
+2 the check itself could not run (no server, bad DSN).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+import psycopg
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from enrolldb.cli._common import Subparsers
+from enrolldb.dsn import one_line, resolve_dsn
+from enrolldb.errors import EnrollDBError
+from enrolldb.integrity import Violation, check_integrity
+from enrolldb.migrate import MigrationStatus, status
+
+#: The support staff's query of SPEC §3, verbatim: it must run unchanged on enrolldb.
+TWO_PROGRAM_QUERY = """\
+select distinct pe1.external_user_key
+from program_enrollments_programcourseenrollment pce1
+join program_enrollments_programenrollment pe1 on pe1.id=pce1.program_enrollment_id
+join program_enrollments_programenrollment pe2 on pe1.external_user_key=pe2.external_user_key and pe1.program_uuid <> pe2.program_uuid
+join program_enrollments_programcourseenrollment pce2 on pce2.program_enrollment_id=pe2.id
+where pce1.course_key = pce2.course_key
+"""  # noqa: E501
+
+#: One line per violation kind: what to do. docs/operators.md has the long form.
+HINTS: dict[str, str] = {
+    "active_enrollment_without_access": (
+        "the learner lost course access while the program says active: find who deactivated "
+        "it in student_courseenrollment_history, then unlink and re-link the program "
+        "enrollment (or have the registrar re-write the course enrollment as active)"
+    ),
+    "unbacked_masters_enrollment": (
+        "course access in 'masters' with no active program course enrollment behind it: "
+        "unenroll the learner in the LMS, or have the registrar write the program course "
+        "enrollment as active"
+    ),
+    "double_active_course": (
+        "two programs both hold the learner active in one course: ask the registrar which "
+        "program keeps it and write the other as inactive"
+    ),
+    "realized_without_course_enrollment": (
+        "a linked learner's program course enrollment has no course enrollment (added by a "
+        "direct write): unlink and re-link the program enrollment"
+    ),
+    "course_enrollment_mismatch": (
+        "impossible while the integrity triggers are on: check for disabled triggers or "
+        "session_replication_role=replica writes, run `enrolldb migrate`, fix the row by hand"
+    ),
+    "shared_active_course_enrollment": (
+        "impossible while the partial unique index exists: check that "
+        "programcourseenrollment_active_course_enrollment_uq is present and valid"
+    ),
+    "noncanonical_external_key": (
+        "impossible while programenrollment_key_canonical_ck holds: re-write the key as "
+        "enrolldb.canonical_external_key(key)"
+    ),
+    "unfulfilled_role_assignment": (
+        "a pending course role of a linked, active learner was never granted: unlink and "
+        "re-link, or grant the role and delete the assignment by hand"
+    ),
+    "history_out_of_date": (
+        "a row changed without a history row (triggers disabled or history deleted): "
+        "investigate, then record the current state with a no-op UPDATE of the row"
+    ),
+}
+
+MAX_KEYS_SHOWN = 50
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add the ``doctor`` command."""
+    p = subparsers.add_parser(
+        "doctor",
+        help="check migrations, functions and check_integrity(); exit 1 if anything is wrong",
+        description=(
+            "Report pending migrations, API functions out of date with sql/functions, every "
+            "violation found by enrolldb.check_integrity(), and (as information) the learners "
+            "holding program course enrollments for one course in two programs. Exit codes: "
+            "0 healthy, 1 problems found, 2 the check could not run."
+        ),
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    dsn = resolve_dsn(args.dsn)
+    st = status(dsn)
+    violations: list[Violation] = []
+    exposed: list[str] | None = None
+    errors: list[str] = []
+    with psycopg.connect(dsn, autocommit=True, application_name="enrolldb doctor") as conn:
+        if _has_check_integrity(conn):
+            try:
+                violations = check_integrity(conn)
+            except (EnrollDBError, psycopg.Error) as exc:
+                errors.append(f"check_integrity() failed: {one_line(exc)}")
+            try:
+                exposed = two_program_learners(conn)
+            except psycopg.Error as exc:
+                errors.append(f"two-program query failed: {one_line(exc)}")
+        else:
+            errors.append("enrolldb.check_integrity() does not exist: run `enrolldb migrate`")
+    healthy = st.up_to_date and not violations and not errors
+    if args.format == "json":
+        _print_json(st, violations, exposed, errors, healthy)
+    else:
+        _print_text(st, violations, exposed, errors, healthy)
+    return 0 if healthy else 1
+
+
+def _has_check_integrity(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(
+        "SELECT to_regprocedure('enrolldb.check_integrity()') IS NOT NULL"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def two_program_learners(conn: psycopg.Connection[Any]) -> list[str]:
+    """External keys returned by the SPEC §3 query, run unchanged in a read-only transaction
+    with ``search_path`` naming ``enrolldb`` (as support staff would in psql)."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION READ ONLY")
+        conn.execute("SET LOCAL search_path = enrolldb, public")
+        rows = conn.execute(TWO_PROGRAM_QUERY).fetchall()
+    return sorted(str(row[0]) for row in rows)
+
+
+def _print_json(
+    st: MigrationStatus,
+    violations: list[Violation],
+    exposed: list[str] | None,
+    errors: list[str],
+    healthy: bool,
+) -> None:
+    document = {
+        "healthy": healthy,
+        "migrations": {
+            "applied": st.applied,
+            "pending": st.pending,
+            "functions_out_of_date": st.functions_out_of_date,
+            "functions_error": st.functions_error,
+        },
+        "violations": [asdict(v) for v in violations],
+        "two_program_learners": exposed,
+        "errors": errors,
+    }
+    json.dump(document, sys.stdout, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _print_text(
+    st: MigrationStatus,
+    violations: list[Violation],
+    exposed: list[str] | None,
+    errors: list[str],
+    healthy: bool,
+) -> None:
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+    def say(text: str, style: str | None = None) -> None:
+        console.print(Text(text, style=style or ""))
+
+    say("migrations", "bold")
+    say(f"  applied: {len(st.applied)}, pending: {len(st.pending)}")
+    for migration_id in st.pending:
+        say(f"  pending: {migration_id}  (run `enrolldb migrate`)", "red")
+    if st.functions_error:
+        say(f"  functions: cannot check ({st.functions_error})", "red")
+    elif st.functions_out_of_date:
+        for name in st.functions_out_of_date:
+            say(f"  function out of date: {name}  (run `enrolldb migrate`)", "red")
+    else:
+        say("  functions: up to date")
+
+    say("")
+    say("integrity", "bold")
+    for error in errors:
+        say(f"  {error}", "red")
+    if not violations and not errors:
+        say("  check_integrity(): no violation")
+    if violations:
+        say(f"  check_integrity(): {len(violations)} violation(s)", "red")
+        table = Table(
+            caption="pe: program_enrollments_programenrollment.id, pce: "
+            "program_enrollments_programcourseenrollment.id, ce: student_courseenrollment.id",
+            caption_justify="left",
+        )
+        table.add_column("violation", no_wrap=True)
+        table.add_column("pe", justify="right", no_wrap=True)
+        table.add_column("pce", justify="right", no_wrap=True)
+        table.add_column("ce", justify="right", no_wrap=True)
+        table.add_column("detail", overflow="fold")
+        for v in violations:
+            table.add_row(
+                Text(v.violation),
+                Text(_id(v.program_enrollment_id)),
+                Text(_id(v.program_course_enrollment_id)),
+                Text(_id(v.course_enrollment_id)),
+                Text(v.detail),
+            )
+        console.print(table)
+        say("  what to do (docs/operators.md, section 'What doctor reports'):")
+        for kind in sorted({v.violation for v in violations}):
+            say(f"  - {kind}: {HINTS.get(kind, 'see docs/operators.md')}")
+
+    say("")
+    say("two-program learners (information, not a problem)", "bold")
+    if exposed is None:
+        exposed = []
+        say("  not checked")
+    else:
+        say(
+            f"  {len(exposed)} external key(s) hold program course enrollments for one course "
+            "in two programs; enrolldb links them correctly"
+        )
+    for key in exposed[:MAX_KEYS_SHOWN]:
+        say(f"  {key}")
+    if len(exposed) > MAX_KEYS_SHOWN:
+        say(f"  ... and {len(exposed) - MAX_KEYS_SHOWN} more (all of them with --format json)")
+
+    say("")
+    if healthy:
+        say("healthy", "bold green")
+    else:
+        problems = []
+        if st.pending:
+            problems.append(f"{len(st.pending)} pending migration(s)")
+        if st.functions_out_of_date:
+            problems.append(f"{len(st.functions_out_of_date)} function(s) out of date")
+        if st.functions_error:
+            problems.append("functions could not be checked")
+        if violations:
+            problems.append(f"{len(violations)} violation(s)")
+        if errors:
+            problems.append("integrity check could not run")
+        say("NOT healthy: " + ", ".join(problems), "bold red")
+
+
+def _id(value: int | None) -> str:
+    return "" if value is None else str(value)
