@@ -1,0 +1,519 @@
+"""Scenario helpers for tests: build enrollment states with direct INSERTs, read rows back.
+
+The test connection is the database owner (postgres), so it may write the tables directly,
+the way a registrar's data or a DBA's script would put them there. Writers are named
+``add_*``; readers return small named tuples so that tests compare whole rows.
+
+:func:`two_programs` builds the scenario of SPEC §1: programs A and B of one organization
+share a course; learner key K has A's program enrollment canceled with its course row
+inactive and B's enrolled with its course row active; the LMS user exists but nothing is
+linked yet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+
+Conn = psycopg.Connection[Any]
+
+ORG = "GTx"
+COURSE = "course-v1:GTx+CS6035+2024_T1"
+
+HISTORY_TABLES = {
+    "programenrollment": "enrolldb.program_enrollments_historicalprogramenrollment",
+    "programcourseenrollment": "enrolldb.program_enrollments_historicalprogramcourseenrollment",
+    "courseenrollment": "enrolldb.student_courseenrollment_history",
+}
+
+#: Every table a test may change, with the columns that identify a row's state (no
+#: ``modified``: comparing states before and after a call must see real changes only, and
+#: ``modified`` is checked separately where it matters).
+STATE_QUERIES = {
+    "auth_user": "SELECT id, username, is_active FROM enrolldb.auth_user ORDER BY id",
+    "programenrollment": (
+        "SELECT id, modified, user_id, external_user_key, program_uuid, curriculum_uuid, status "
+        "FROM enrolldb.program_enrollments_programenrollment ORDER BY id"
+    ),
+    "programcourseenrollment": (
+        "SELECT id, modified, program_enrollment_id, course_enrollment_id, course_key, status "
+        "FROM enrolldb.program_enrollments_programcourseenrollment ORDER BY id"
+    ),
+    "courseenrollment": (
+        "SELECT id, user_id, course_id, is_active, mode "
+        "FROM enrolldb.student_courseenrollment ORDER BY id"
+    ),
+    "courseaccessrole": (
+        "SELECT id, user_id, org, course_id, role FROM enrolldb.student_courseaccessrole "
+        "ORDER BY id"
+    ),
+    "roleassignment": (
+        "SELECT id, role, enrollment_id "
+        "FROM enrolldb.program_enrollments_courseaccessroleassignment ORDER BY id"
+    ),
+    "learneridentity": (
+        "SELECT id, organization_key, external_user_key, user_id "
+        "FROM enrolldb.program_enrollments_learneridentity ORDER BY id"
+    ),
+    "history_pe": (
+        "SELECT history_id FROM enrolldb.program_enrollments_historicalprogramenrollment "
+        "ORDER BY history_id"
+    ),
+    "history_pce": (
+        "SELECT history_id FROM enrolldb.program_enrollments_historicalprogramcourseenrollment "
+        "ORDER BY history_id"
+    ),
+    "history_ce": (
+        "SELECT history_id FROM enrolldb.student_courseenrollment_history ORDER BY history_id"
+    ),
+}
+
+
+class PE(NamedTuple):
+    id: int
+    user_id: int | None
+    external_user_key: str | None
+    program_uuid: UUID
+    curriculum_uuid: UUID
+    status: str
+
+
+class PCE(NamedTuple):
+    id: int
+    program_enrollment_id: int
+    course_enrollment_id: int | None
+    course_key: str
+    status: str
+
+
+class CE(NamedTuple):
+    id: int
+    user_id: int
+    course_id: str
+    is_active: bool
+    mode: str
+
+
+class Role(NamedTuple):
+    user_id: int
+    org: str
+    course_id: str
+    role: str
+
+
+class History(NamedTuple):
+    history_type: str
+    history_change_reason: str | None
+    row: dict[str, Any]
+
+
+# --- writers ---------------------------------------------------------------------------------
+
+
+def add_user(conn: Conn, username: str, *, is_active: bool = True) -> int:
+    row = conn.execute(
+        "INSERT INTO enrolldb.auth_user (username, email, is_active) "
+        "VALUES (%s, %s, %s) RETURNING id",
+        (username, f"{username}@example.com", is_active),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def add_course(
+    conn: Conn,
+    course_id: str = COURSE,
+    *,
+    org: str = ORG,
+    modes: Iterable[str | tuple[str, datetime | None]] = (),
+) -> str:
+    """A course overview, with course modes: a slug, or (slug, expiration_datetime)."""
+    conn.execute(
+        "INSERT INTO enrolldb.course_overviews_courseoverview (id, org, display_name) "
+        "VALUES (%s, %s, %s)",
+        (course_id, org, course_id),
+    )
+    for mode in modes:
+        slug, expires = (mode, None) if isinstance(mode, str) else mode
+        add_course_mode(conn, course_id, slug, expires)
+    return course_id
+
+
+def add_course_mode(
+    conn: Conn, course_id: str, slug: str, expiration: datetime | None = None
+) -> None:
+    conn.execute(
+        "INSERT INTO enrolldb.course_modes_coursemode "
+        "(course_id, mode_slug, mode_display_name, expiration_datetime) VALUES (%s, %s, %s, %s)",
+        (course_id, slug, slug.title(), expiration),
+    )
+
+
+def add_program(
+    conn: Conn, org: str = ORG, *, title: str = "", program_uuid: UUID | None = None
+) -> UUID:
+    program_uuid = program_uuid or uuid.uuid4()
+    conn.execute(
+        "INSERT INTO enrolldb.program_enrollments_program "
+        "(program_uuid, authoring_organization_key, title) VALUES (%s, %s, %s)",
+        (program_uuid, org, title or f"program {program_uuid}"),
+    )
+    return program_uuid
+
+
+def add_program_enrollment(
+    conn: Conn,
+    program_uuid: UUID,
+    external_user_key: str | None,
+    *,
+    user_id: int | None = None,
+    status: str = "enrolled",
+    curriculum_uuid: UUID | None = None,
+) -> int:
+    row = conn.execute(
+        "INSERT INTO enrolldb.program_enrollments_programenrollment "
+        "(user_id, external_user_key, program_uuid, curriculum_uuid, status) "
+        "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+        (user_id, external_user_key, program_uuid, curriculum_uuid or uuid.uuid4(), status),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def add_course_enrollment(
+    conn: Conn,
+    user_id: int,
+    course_id: str = COURSE,
+    *,
+    mode: str = "audit",
+    is_active: bool = True,
+) -> int:
+    row = conn.execute(
+        "INSERT INTO enrolldb.student_courseenrollment (user_id, course_id, mode, is_active) "
+        "VALUES (%s, %s, %s, %s) RETURNING id",
+        (user_id, course_id, mode, is_active),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def add_program_course_enrollment(
+    conn: Conn,
+    program_enrollment_id: int,
+    course_key: str = COURSE,
+    status: str = "active",
+    *,
+    course_enrollment_id: int | None = None,
+) -> int:
+    row = conn.execute(
+        "INSERT INTO enrolldb.program_enrollments_programcourseenrollment "
+        "(program_enrollment_id, course_enrollment_id, course_key, status) "
+        "VALUES (%s, %s, %s, %s) RETURNING id",
+        (program_enrollment_id, course_enrollment_id, course_key, status),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def add_role_assignment(conn: Conn, program_course_enrollment_id: int, role: str = "staff") -> int:
+    row = conn.execute(
+        "INSERT INTO enrolldb.program_enrollments_courseaccessroleassignment (role, enrollment_id) "
+        "VALUES (%s, %s) RETURNING id",
+        (role, program_course_enrollment_id),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def add_course_access_role(
+    conn: Conn, user_id: int, course_id: str, *, org: str = ORG, role: str = "staff"
+) -> None:
+    conn.execute(
+        "INSERT INTO enrolldb.student_courseaccessrole (user_id, org, course_id, role) "
+        "VALUES (%s, %s, %s, %s)",
+        (user_id, org, course_id, role),
+    )
+
+
+def add_waiting(
+    conn: Conn,
+    program_uuid: UUID,
+    key: str,
+    courses: dict[str, str] | Sequence[str] = (),
+    *,
+    status: str = "enrolled",
+    curriculum_uuid: UUID | None = None,
+) -> tuple[int, dict[str, int]]:
+    """A waiting program enrollment with program course enrollments ``{course: status}``
+    (a sequence means all active). Returns (pe id, {course: pce id})."""
+    pe_id = add_program_enrollment(
+        conn, program_uuid, key, status=status, curriculum_uuid=curriculum_uuid
+    )
+    statuses = courses if isinstance(courses, dict) else dict.fromkeys(courses, "active")
+    pce_ids = {
+        course: add_program_course_enrollment(conn, pe_id, course, st)
+        for course, st in statuses.items()
+    }
+    return pe_id, pce_ids
+
+
+def add_realized(
+    conn: Conn,
+    program_uuid: UUID,
+    key: str | None,
+    user_id: int,
+    courses: dict[str, str] | Sequence[str] = (),
+    *,
+    mode: str = "masters",
+    status: str = "enrolled",
+    curriculum_uuid: UUID | None = None,
+) -> tuple[int, dict[str, int]]:
+    """A realized program enrollment as linking would have left it: each course row points
+    at the user's course enrollment (created when missing: active ``mode`` for an active
+    row, inactive otherwise). Returns (pe id, {course: pce id})."""
+    pe_id = add_program_enrollment(
+        conn, program_uuid, key, user_id=user_id, status=status, curriculum_uuid=curriculum_uuid
+    )
+    statuses = courses if isinstance(courses, dict) else dict.fromkeys(courses, "active")
+    pce_ids = {}
+    for course, st in statuses.items():
+        existing = course_enrollments(conn, user_id).get(course)
+        ce_id = (
+            existing.id
+            if existing is not None
+            else add_course_enrollment(conn, user_id, course, mode=mode, is_active=st == "active")
+        )
+        pce_ids[course] = add_program_course_enrollment(
+            conn, pe_id, course, st, course_enrollment_id=ce_id
+        )
+    return pe_id, pce_ids
+
+
+# --- readers ---------------------------------------------------------------------------------
+
+
+def user_id_of(conn: Conn, username: str) -> int:
+    row = conn.execute(
+        "SELECT id FROM enrolldb.auth_user WHERE username = %s", (username,)
+    ).fetchone()
+    assert row is not None, username
+    return int(row[0])
+
+
+def pe(conn: Conn, pe_id: int) -> PE:
+    row = conn.execute(
+        "SELECT id, user_id, external_user_key, program_uuid, curriculum_uuid, status "
+        "FROM enrolldb.program_enrollments_programenrollment WHERE id = %s",
+        (pe_id,),
+    ).fetchone()
+    assert row is not None, pe_id
+    return PE(*row)
+
+
+def pes(conn: Conn, program_uuid: UUID | None = None) -> list[PE]:
+    rows = conn.execute(
+        "SELECT id, user_id, external_user_key, program_uuid, curriculum_uuid, status "
+        "FROM enrolldb.program_enrollments_programenrollment "
+        "WHERE %(p)s::uuid IS NULL OR program_uuid = %(p)s::uuid ORDER BY id",
+        {"p": program_uuid},
+    ).fetchall()
+    return [PE(*r) for r in rows]
+
+
+def pce(conn: Conn, pce_id: int) -> PCE:
+    row = conn.execute(
+        "SELECT id, program_enrollment_id, course_enrollment_id, course_key, status "
+        "FROM enrolldb.program_enrollments_programcourseenrollment WHERE id = %s",
+        (pce_id,),
+    ).fetchone()
+    assert row is not None, pce_id
+    return PCE(*row)
+
+
+def pces(conn: Conn, pe_id: int) -> dict[str, PCE]:
+    """The program course enrollments of a program enrollment, by course key."""
+    rows = conn.execute(
+        "SELECT id, program_enrollment_id, course_enrollment_id, course_key, status "
+        "FROM enrolldb.program_enrollments_programcourseenrollment "
+        "WHERE program_enrollment_id = %s ORDER BY course_key",
+        (pe_id,),
+    ).fetchall()
+    return {r[3]: PCE(*r) for r in rows}
+
+
+def course_enrollment(conn: Conn, ce_id: int) -> CE:
+    row = conn.execute(
+        "SELECT id, user_id, course_id, is_active, mode FROM enrolldb.student_courseenrollment "
+        "WHERE id = %s",
+        (ce_id,),
+    ).fetchone()
+    assert row is not None, ce_id
+    return CE(*row)
+
+
+def course_enrollments(conn: Conn, user_id: int) -> dict[str, CE]:
+    """A user's course enrollments, by course id."""
+    rows = conn.execute(
+        "SELECT id, user_id, course_id, is_active, mode FROM enrolldb.student_courseenrollment "
+        "WHERE user_id = %s ORDER BY course_id",
+        (user_id,),
+    ).fetchall()
+    return {r[2]: CE(*r) for r in rows}
+
+
+def roles(conn: Conn, user_id: int | None = None) -> list[Role]:
+    rows = conn.execute(
+        "SELECT user_id, org, course_id, role FROM enrolldb.student_courseaccessrole "
+        "WHERE %(u)s::integer IS NULL OR user_id = %(u)s::integer ORDER BY id",
+        {"u": user_id},
+    ).fetchall()
+    return [Role(*r) for r in rows]
+
+
+def assignments(conn: Conn, pce_id: int) -> list[str]:
+    """Pending role assignments of a program course enrollment (their roles)."""
+    rows = conn.execute(
+        "SELECT role FROM enrolldb.program_enrollments_courseaccessroleassignment "
+        "WHERE enrollment_id = %s ORDER BY id",
+        (pce_id,),
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def learner_identities(conn: Conn) -> list[tuple[str, str, int]]:
+    rows = conn.execute(
+        "SELECT organization_key, external_user_key, user_id "
+        "FROM enrolldb.program_enrollments_learneridentity ORDER BY id"
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+def history(conn: Conn, table: str, row_id: int) -> list[History]:
+    """History rows of one live row, oldest first. ``table``: a key of HISTORY_TABLES."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            f"SELECT * FROM {HISTORY_TABLES[table]} WHERE id = %s ORDER BY history_id",
+            (row_id,),
+        )
+        rows = cur.fetchall()
+    out = []
+    for r in rows:
+        htype = r.pop("history_type")
+        reason = r.pop("history_change_reason")
+        r.pop("history_id")
+        r.pop("history_date")
+        out.append(History(htype, reason, r))
+    return out
+
+
+def history_count(conn: Conn) -> dict[str, int]:
+    """Number of history rows per history table."""
+    out = {}
+    for name, table in HISTORY_TABLES.items():
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        assert row is not None
+        out[name] = int(row[0])
+    return out
+
+
+def history_reasons(conn: Conn, since: dict[str, int] | None = None) -> set[str | None]:
+    """The distinct change reasons of all history rows (after the first ``since`` rows)."""
+    reasons: set[str | None] = set()
+    for name, table in HISTORY_TABLES.items():
+        offset = (since or {}).get(name, 0)
+        rows = conn.execute(
+            f"SELECT history_change_reason FROM {table} ORDER BY history_id OFFSET %s", (offset,)
+        ).fetchall()
+        reasons.update(r[0] for r in rows)
+    return reasons
+
+
+def state(conn: Conn) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table a call may change (history by id): equal before and after
+    means the call wrote nothing at all."""
+    return {name: conn.execute(query).fetchall() for name, query in STATE_QUERIES.items()}
+
+
+def integrity(conn: Conn) -> list[tuple[Any, ...]]:
+    """Rows of ``enrolldb.check_integrity()`` (empty when healthy)."""
+    return conn.execute(
+        "SELECT violation, program_enrollment_id, program_course_enrollment_id, "
+        "course_enrollment_id, detail FROM enrolldb.check_integrity()"
+    ).fetchall()
+
+
+# --- the two-program scenario of SPEC §1 -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TwoPrograms:
+    org: str
+    course: str
+    key: str
+    username: str
+    user_id: int
+    program_a: UUID
+    program_b: UUID
+    pe_a: int
+    pe_b: int
+    pce_a: int
+    pce_b: int
+
+
+def two_programs(
+    conn: Conn,
+    *,
+    a_first: bool = True,
+    key: str = "GT-000123",
+    username: str = "learner",
+    org: str = ORG,
+    course: str = COURSE,
+    modes: Iterable[str | tuple[str, datetime | None]] = (),
+    with_course: bool = True,
+    with_user: bool = True,
+) -> TwoPrograms:
+    """Programs A and B of ``org`` sharing ``course``; key K enrolled in both, waiting: A's
+    program enrollment ``canceled`` with its course row ``inactive``, B's ``enrolled`` with
+    its course row ``active``. ``a_first`` decides whose rows get the lower ids (were created
+    first). The LMS user ``username`` exists (unless ``with_user`` is false) with no course
+    enrollment."""
+    if with_course:
+        add_course(conn, course, org=org, modes=modes)
+    program_a = add_program(conn, org, title="Program A")
+    program_b = add_program(conn, org, title="Program B")
+
+    def make_a() -> tuple[int, int]:
+        pe_id, rows = add_waiting(conn, program_a, key, {course: "inactive"}, status="canceled")
+        return pe_id, rows[course]
+
+    def make_b() -> tuple[int, int]:
+        pe_id, rows = add_waiting(conn, program_b, key, {course: "active"}, status="enrolled")
+        return pe_id, rows[course]
+
+    if a_first:
+        pe_a, pce_a = make_a()
+        pe_b, pce_b = make_b()
+    else:
+        pe_b, pce_b = make_b()
+        pe_a, pce_a = make_a()
+    uid = add_user(conn, username) if with_user else 0
+    return TwoPrograms(
+        org=org,
+        course=course,
+        key=key,
+        username=username,
+        user_id=uid,
+        program_a=program_a,
+        program_b=program_b,
+        pe_a=pe_a,
+        pe_b=pe_b,
+        pce_a=pce_a,
+        pce_b=pce_b,
+    )
