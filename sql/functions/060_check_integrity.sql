@@ -12,6 +12,7 @@ LANGUAGE sql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET jit = off
 AS $$
     -- An active program course enrollment whose course enrollment gives no access.
     SELECT

@@ -313,7 +313,6 @@ def link_pairs(
     chunk_size: int,
     outcome: Outcome,
     show_progress: bool,
-    dry_run: bool,
 ) -> None:
     chunks = iter_link_chunks(
         conn,
@@ -321,20 +320,11 @@ def link_pairs(
         [(p.external_user_key, p.username) for p in pairs],
         chunk_size=chunk_size,
     )
+    # A dry run is one transaction rolled back at the end (by the caller): every chunk sees
+    # what the chunks before it did, exactly as a real run would. Linking locks rows, not
+    # entries of the shared lock table, so holding a whole file's locks is safe.
     with progress_bar(len(pairs), show_progress) as advance:
-        while True:
-            if dry_run:
-                # Each chunk is undone (to a savepoint) as soon as it has answered: that
-                # releases its locks, among them one advisory lock per learner, which would
-                # otherwise pile up in the one transaction until PostgreSQL's shared lock
-                # table overflows ("out of shared memory") on inputs of a few 10,000 lines.
-                # The price: a chunk does not see what the chunks before it would have done.
-                with conn.transaction(force_rollback=True):
-                    chunk = next(chunks, None)
-            else:
-                chunk = next(chunks, None)
-            if chunk is None:
-                return
+        for chunk in chunks:
             outcome.add(chunk)
             advance(len(chunk))
 
@@ -366,7 +356,6 @@ def run(args: argparse.Namespace) -> int:
                 args.chunk_size,
                 outcome,
                 show_progress=sys.stderr.isatty(),
-                dry_run=args.dry_run,
             )
         except (EnrollDBError, psycopg.Error) as exc:
             stopped = _describe(exc)
