@@ -438,6 +438,28 @@ def test_dry_run_changes_no_row(db: Conn, db_dsn: str, tmp_path: Path) -> None:
     assert snapshot(db) == before
 
 
+def test_dry_run_chunks_see_earlier_chunks(db: Conn, db_dsn: str, tmp_path: Path) -> None:
+    """A dry run answers what the real run would: the second chunk links user1, which only
+    works once the first chunk has taken key1 away from user1 (same program and curriculum)."""
+    seed(db, 2)
+    db.execute(
+        "SELECT FROM enrolldb.link_program_enrollments(%s::uuid, ARRAY['key1'], ARRAY['user1'])",
+        (PROGRAM,),
+    )
+    before = snapshot(db)
+    csv_file = write_csv(tmp_path, "key1,user2\nkey2,user1\n")
+    dry = enrolldb(db_dsn, "link", PROGRAM, "--dry-run", "--chunk-size", "1", csv_file)
+    assert dry.returncode == 0, dry
+    assert "relinked: 1" in dry.stdout
+    assert "linked:   1" in dry.stdout
+    assert "failed:   0" in dry.stdout
+    assert snapshot(db) == before
+
+    real = enrolldb(db_dsn, "link", PROGRAM, "--chunk-size", "1", csv_file)
+    assert real.returncode == 0, real
+    assert links(db) == {"key1": "user2", "key2": "user1"}
+
+
 def test_dry_run_json(db: Conn, db_dsn: str) -> None:
     seed(db, 1)
     before = snapshot(db)
