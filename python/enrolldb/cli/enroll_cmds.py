@@ -22,21 +22,18 @@ whole-call error (bad input, unknown program or course, lost connection).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from enrolldb.cli._common import EXIT_ERROR, Subparsers
+from enrolldb.cli._input import InputError, chunk_size, csv_records, progress_bar
 from enrolldb.dsn import one_line, resolve_dsn
 from enrolldb.errors import EnrollDBError
 from enrolldb.linking import comparable_keys, group_chunks
@@ -55,14 +52,6 @@ _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 _FALSE = frozenset({"false", "f", "no", "n", "0"})
 
 
-class InputError(Exception):
-    """The input cannot be sent as given; the run is refused before touching the database."""
-
-    def __init__(self, messages: Sequence[str]) -> None:
-        super().__init__("; ".join(messages))
-        self.messages = list(messages)
-
-
 @dataclass(frozen=True)
 class Line:
     """One request, with the CSV line it came from."""
@@ -71,16 +60,6 @@ class Line:
     external_user_key: str
     status: str
     extra: str | bool | None  # curriculum_uuid (enroll) or course_staff (enroll-courses)
-
-
-def _chunk_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _common_options(p: argparse.ArgumentParser) -> None:
@@ -99,7 +78,7 @@ def _common_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--chunk-size",
-        type=_chunk_size,
+        type=chunk_size,
         default=DEFAULT_CHUNK_SIZE,
         metavar="N",
         help=f"requests per database call, each committed alone (default {DEFAULT_CHUNK_SIZE})",
@@ -172,27 +151,7 @@ def parse_csv(data: bytes, *, courses: bool) -> list[Line]:
     header = ("external_user_key", "status", "course_staff" if courses else "curriculum_uuid")
     lines: list[Line] = []
     errors: list[str] = []
-    header_possible = True
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            errors.append(f"line {number}: not valid UTF-8 ({exc.reason} at byte {exc.start + 1})")
-            continue
-        if number == 1 and text.startswith("\ufeff"):
-            text = text[1:]
-        if not text.strip() or text.lstrip().startswith("#"):
-            continue
-        try:
-            fields = next(csv.reader([text], strict=True))
-        except csv.Error as exc:
-            errors.append(f"line {number}: malformed CSV ({exc})")
-            continue
-        if header_possible:
-            header_possible = False
-            names = tuple(f.strip().lower() for f in fields)
-            if names in (header, header[:2]):
-                continue
+    for number, fields in csv_records(data, {header, header[:2]}, errors):
         if len(fields) not in (2, 3):
             errors.append(
                 f"line {number}: expected 2 or 3 fields {','.join(header)}, got {len(fields)}"
@@ -224,23 +183,6 @@ def read_input(path: str, *, courses: bool) -> list[Line]:
 
 
 # Running -----------------------------------------------------------------------------------
-
-
-@contextmanager
-def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr when ``enabled``; else a no-op advance function."""
-    if not enabled:
-        yield lambda n: None
-        return
-    with Progress(
-        TextColumn("writing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    ) as progress:
-        task = progress.add_task("writing", total=total)
-        yield lambda n: progress.advance(task, n)
 
 
 Writer = Callable[[psycopg.Connection[Any], Sequence[Line]], dict[str, str]]
@@ -284,7 +226,7 @@ def _run(
     with psycopg.connect(dsn, autocommit=True, application_name=f"enrolldb {command}") as conn:
         try:
             chunks = _chunks(conn, lines, args.chunk_size)
-            with progress_bar(len(lines), sys.stderr.isatty()) as advance:
+            with progress_bar("writing", len(lines), sys.stderr.isatty()) as advance:
                 for chunk in chunks:
                     result = write(conn, chunk)
                     outcomes.extend((line, result[line.external_user_key]) for line in chunk)

@@ -26,25 +26,15 @@ import io
 import json
 import sys
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 from uuid import UUID
 
 import psycopg
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from enrolldb.cli._common import EXIT_ERROR, Subparsers
+from enrolldb.cli._input import InputError, chunk_size, csv_records, progress_bar
 from enrolldb.dsn import one_line, resolve_dsn
 from enrolldb.errors import EnrollDBError
 from enrolldb.linking import DEFAULT_CHUNK_SIZE, LinkResult, iter_link_chunks
@@ -58,14 +48,6 @@ MAX_INPUT_ERRORS = 20
 EXIT_FAILED = 1
 
 DRY_RUN_NOTE = "DRY RUN: every change was rolled back; nothing was committed."
-
-
-class InputError(Exception):
-    """The input cannot be linked as given; the run is refused before touching the database."""
-
-    def __init__(self, messages: Sequence[str]) -> None:
-        super().__init__("; ".join(messages))
-        self.messages = list(messages)
 
 
 @dataclass(frozen=True)
@@ -106,16 +88,6 @@ class Outcome:
         return [(p, self.results[p.position]) for p in self.pairs if p.position in self.results]
 
 
-def _chunk_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
 def register(subparsers: Subparsers) -> None:
     """Add the ``link`` command."""
     p = subparsers.add_parser(
@@ -145,7 +117,7 @@ def register(subparsers: Subparsers) -> None:
     )
     p.add_argument(
         "--chunk-size",
-        type=_chunk_size,
+        type=chunk_size,
         default=DEFAULT_CHUNK_SIZE,
         metavar="N",
         help=f"pairs per database call, each committed on its own (default {DEFAULT_CHUNK_SIZE})",
@@ -193,34 +165,11 @@ def parse_program_uuid(text: str) -> UUID:
 
 
 def parse_csv(data: bytes) -> list[Pair]:
-    """Pairs of CSV input; :class:`InputError` listing every malformed line.
-
-    Lines are split on ``\\n``, ``\\r\\n`` or ``\\r`` and each is parsed on its own with the
-    csv module (quoting works within a line; a quoted field cannot span lines). A UTF-8 BOM is
-    ignored. Fields are not stripped: the database canonicalises keys and reports bad ones.
-    """
+    """Pairs of CSV input (read as :func:`csv_records` says); :class:`InputError` listing
+    every malformed line."""
     pairs: list[Pair] = []
     errors: list[str] = []
-    header_possible = True
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            errors.append(f"line {number}: not valid UTF-8 ({exc.reason} at byte {exc.start + 1})")
-            continue
-        if number == 1 and text.startswith("\ufeff"):
-            text = text[1:]
-        if not text.strip() or text.lstrip().startswith("#"):
-            continue
-        try:
-            fields = next(csv.reader([text], strict=True))
-        except csv.Error as exc:
-            errors.append(f"line {number}: malformed CSV ({exc})")
-            continue
-        if header_possible:
-            header_possible = False
-            if tuple(f.strip().lower() for f in fields) == HEADER:
-                continue
+    for number, fields in csv_records(data, {HEADER}, errors):
         problem = _field_problem(fields)
         if problem:
             errors.append(f"line {number}: {problem}")
@@ -287,25 +236,6 @@ def read_input(args: argparse.Namespace) -> tuple[list[Pair], str]:
 # Running -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr when ``enabled``; else a no-op advance function."""
-    if not enabled:
-        yield lambda n: None
-        return
-    with Progress(
-        TextColumn("linking"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    ) as progress:
-        task = progress.add_task("linking", total=total)
-        yield lambda n: progress.advance(task, n)
-
-
 def link_pairs(
     conn: psycopg.Connection[Any],
     program: UUID,
@@ -323,7 +253,7 @@ def link_pairs(
     # A dry run is one transaction rolled back at the end (by the caller): every chunk sees
     # what the chunks before it did, exactly as a real run would. Linking locks rows, not
     # entries of the shared lock table, so holding a whole file's locks is safe.
-    with progress_bar(len(pairs), show_progress) as advance:
+    with progress_bar("linking", len(pairs), show_progress) as advance:
         for chunk in chunks:
             outcome.add(chunk)
             advance(len(chunk))
