@@ -2,14 +2,16 @@
 -- Also the internal lock_learner_keys, shared with write_program_course_enrollments (080).
 
 CREATE OR REPLACE FUNCTION enrolldb.lock_learner_keys(
+    p_program_uuid uuid,
     p_organization_key text,
     p_lower_keys text[]
 )
 RETURNS void
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
 AS $$
+BEGIN
     -- Transaction advisory locks (48203, bucket of the hash of organization and lowered key),
     -- in ascending order. Taken first, before any row lock, and only by the registrar writes:
     -- two writes for one learner of one organization serialise, so that neither creates a
@@ -18,7 +20,7 @@ AS $$
     -- 512 locks: one lock per key would exhaust the server's shared lock table
     -- (max_locks_per_transaction x connections). A shared bucket only serialises unrelated
     -- learners.
-    SELECT pg_catalog.count(pg_catalog.pg_advisory_xact_lock(48203, s.bucket))
+    PERFORM pg_catalog.count(pg_catalog.pg_advisory_xact_lock(48203, s.bucket))
     FROM (
         SELECT DISTINCT
             pg_catalog.hashtext(p_organization_key || '/' || t.low) & 511 AS bucket
@@ -26,14 +28,27 @@ AS $$
         WHERE t.low IS NOT NULL
         ORDER BY bucket
     ) AS s;
+
+    -- Then the program's enrollments of those keys, in id order (the global lock order).
+    PERFORM 1
+    FROM enrolldb.program_enrollments_programenrollment AS pe
+    WHERE
+        pe.program_uuid = p_program_uuid
+        AND pg_catalog.lower(pe.external_user_key) IN (
+            SELECT t.low FROM unnest(p_lower_keys) AS t (low)
+        )
+    ORDER BY pe.id
+    FOR UPDATE;
+END;
 $$;
 
-COMMENT ON FUNCTION enrolldb.lock_learner_keys(text, text[]) IS
+COMMENT ON FUNCTION enrolldb.lock_learner_keys(uuid, text, text[]) IS
 'Internal: takes the transaction advisory locks (48203, hashtext(organization || ''/'' || '
-'lowered key) & 511) of the learner keys, in ascending order; taken by the registrar writes '
-'before any row lock. At most 512 locks per call.';
+'lowered key) & 511) of the learner keys in ascending order, then locks the program''s '
+'enrollments of those keys in id order; taken by the registrar writes before any other lock. '
+'At most 512 advisory locks per call.';
 
-REVOKE ALL ON FUNCTION enrolldb.lock_learner_keys(text, text[]) FROM public;
+REVOKE ALL ON FUNCTION enrolldb.lock_learner_keys(uuid, text, text[]) FROM public;
 
 CREATE OR REPLACE FUNCTION enrolldb.write_program_enrollments(
     p_program_uuid uuid,
@@ -165,18 +180,10 @@ BEGIN
     -- Locks: the learners' keys, then the program's enrollments of those keys (id order), then
     -- the users the identities name (a created enrollment may be realized at once).
     PERFORM enrolldb.lock_learner_keys(
+        p_program_uuid,
         v_org,
         ARRAY(SELECT e.low FROM unnest(v_lows, v_outcomes) AS e (low, o) WHERE e.o IS NULL)
     );
-    PERFORM 1
-    FROM enrolldb.program_enrollments_programenrollment AS pe
-    WHERE
-        pe.program_uuid = p_program_uuid
-        AND pg_catalog.lower(pe.external_user_key) = ANY(
-            SELECT e.low FROM unnest(v_lows, v_outcomes) AS e (low, o) WHERE e.o IS NULL
-        )
-    ORDER BY pe.id
-    FOR UPDATE;
 
     -- Existing enrollments: conflict or update; missing ones: not-in-program, invalid
     -- curriculum or create, with the user the organization's identity of the key names.

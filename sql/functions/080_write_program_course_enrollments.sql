@@ -140,18 +140,10 @@ BEGIN
     -- (id order), their users, their program course enrollments for the course, and the users'
     -- course enrollments for the course.
     PERFORM enrolldb.lock_learner_keys(
+        p_program_uuid,
         v_org,
         ARRAY(SELECT e.low FROM unnest(v_lows, v_outcomes) AS e (low, o) WHERE e.o IS NULL)
     );
-    PERFORM 1
-    FROM enrolldb.program_enrollments_programenrollment AS pe
-    WHERE
-        pe.program_uuid = p_program_uuid
-        AND pg_catalog.lower(pe.external_user_key) = ANY(
-            SELECT e.low FROM unnest(v_lows, v_outcomes) AS e (low, o) WHERE e.o IS NULL
-        )
-    ORDER BY pe.id
-    FOR UPDATE;
 
     -- Each request's program enrollment: the key's enrollment in the program (when the key is
     -- enrolled in several curricula: the newest one that already has a row for the course, else
