@@ -194,8 +194,10 @@ CREATE TABLE enrolldb.program_enrollments_programenrollment (
     CHECK (user_id IS NOT NULL OR external_user_key IS NOT NULL),
     CONSTRAINT programenrollment_key_canonical_ck
     CHECK (enrolldb.is_canonical_external_key(external_user_key)),
+    -- Checked at the end of each statement (DEFERRABLE INITIALLY IMMEDIATE), not per row: a
+    -- relink that swaps two learners' users in one UPDATE is valid.
     CONSTRAINT programenrollment_user_program_curriculum_uq
-    UNIQUE (user_id, program_uuid, curriculum_uuid)
+    UNIQUE (user_id, program_uuid, curriculum_uuid) DEFERRABLE INITIALLY IMMEDIATE
 );
 
 CREATE UNIQUE INDEX programenrollment_key_program_curriculum_uq

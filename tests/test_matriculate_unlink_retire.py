@@ -122,7 +122,7 @@ def test_matriculate_failure_does_not_stop_others_nor_abort_transaction(
     alice = add_user(db, "alice")
     p1, p2, p3, p4 = (add_program(db) for _ in range(4))
     q_pe, _ = add_realized(db, p4, "ALICE-Q", alice, [C1])
-    bad_course, _ = add_waiting(db, p1, "K", [C2, MISSING])
+    bad_course, _ = add_waiting(db, p1, "K", {C2: "inactive", MISSING: "active"})
     conflict, _ = add_waiting(db, p2, "K", [C1])
     good, _ = add_waiting(db, p3, "K", [C2])
     before = state(db)
@@ -387,10 +387,11 @@ def test_retire_rewrites_live_and_history_rows(db: Conn) -> None:
     add_course(db, C1)
     alice = add_user(db, "alice")
     add_user(db, "bob")
-    p1, p2, p3 = add_program(db), add_program(db), add_program(db)
+    p1, p2 = add_program(db), add_program(db)
     a1, _ = add_waiting(db, p1, "GT-RET-1", [C1])
     a2, _ = add_waiting(db, p2, "gt-ret-1", {C1: "inactive"})
-    stranger, _ = add_waiting(db, p3, "GT-RET-1", [C1])  # same key, never linked to alice
+    # Same key in another organization's program: another learner, never linked to alice.
+    stranger, _ = add_waiting(db, add_program(db, "OtherU"), "GT-RET-1", [C1])
     b1, _ = add_waiting(db, p1, "GT-BOB", [C1])
     assert enrolldb.link(db, p1, [("GT-RET-1", "alice"), ("GT-BOB", "bob")])[0].error is None
     enrolldb.unlink_program_enrollment(db, a1)
@@ -511,8 +512,16 @@ def plant_double_active_user(conn: Conn, s: TwoPrograms) -> set[tuple[Any, ...]]
 
 
 def plant_double_active_waiting(conn: Conn, s: TwoPrograms) -> set[tuple[Any, ...]]:
-    pe1, rows1 = add_waiting(conn, s.program_a, "W-1", [s.course])
-    pe2, rows2 = add_waiting(conn, s.program_b, "w-1", [s.course])
+    # The constraint waitinglearneractivecourse_learner_course_uq refuses this state; plant it
+    # with its tracking trigger off, as a careless bulk load could.
+    table = "enrolldb.program_enrollments_programcourseenrollment"
+    trigger = "programcourseenrollment_track_waiting_insert"
+    conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+    try:
+        pe1, rows1 = add_waiting(conn, s.program_a, "W-1", [s.course])
+        pe2, rows2 = add_waiting(conn, s.program_b, "w-1", [s.course])
+    finally:
+        conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
     return {
         ("double_active_course", pe1, rows1[s.course], None),
         ("double_active_course", pe2, rows2[s.course], None),

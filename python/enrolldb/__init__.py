@@ -17,6 +17,7 @@ from enrolldb.errors import (
     SchemaRuleViolation,
     TransientConflictError,
     UnknownUserError,
+    WaitingLearnerActiveCourseError,
 )
 from enrolldb.integrity import Violation, check_integrity
 from enrolldb.linking import (
@@ -60,6 +61,7 @@ __all__ = [
     "TransientConflictError",
     "UnknownUserError",
     "Violation",
+    "WaitingLearnerActiveCourseError",
     "__version__",
     "check_integrity",
     "iter_indexed_link_chunks",

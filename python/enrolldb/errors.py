@@ -65,6 +65,12 @@ class DuplicateExternalKeyError(SchemaRuleViolation):
     case-insensitively (index ``programenrollment_key_program_curriculum_uq``)."""
 
 
+class WaitingLearnerActiveCourseError(SchemaRuleViolation):
+    """A waiting learner (organization, external key) would hold two active program course
+    enrollments for one course (constraint
+    ``waitinglearneractivecourse_learner_course_uq``)."""
+
+
 class TransientConflictError(EnrollDBError):
     """A serialization failure or deadlock (40001/40P01) persisted after the bounded
     retries; the call changed nothing and may be tried again later."""
@@ -76,6 +82,7 @@ CONSTRAINT_ERRORS: dict[str, type[EnrollDBError]] = {
     "programcourseenrollment_course_enrollment_match_ck": CourseEnrollmentMismatchError,
     "programenrollment_key_program_curriculum_uq": DuplicateExternalKeyError,
     "learneridentity_user_fk": UnknownUserError,
+    "waitinglearneractivecourse_learner_course_uq": WaitingLearnerActiveCourseError,
 }
 
 #: SQLSTATE -> exception class.

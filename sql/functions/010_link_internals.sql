@@ -29,7 +29,7 @@ $$;
 COMMENT ON FUNCTION enrolldb.lock_users(integer[]) IS
 'Internal: locks the users'' auth_user rows FOR NO KEY UPDATE, in ascending id order.';
 
-CREATE OR REPLACE FUNCTION enrolldb.unlink_locked(p_program_enrollment_ids integer[])
+CREATE OR REPLACE FUNCTION enrolldb.detach_course_enrollments(p_program_enrollment_ids integer[])
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
@@ -37,8 +37,9 @@ SET search_path = pg_catalog, enrolldb, pg_temp
 SET plan_cache_mode = force_custom_plan
 AS $$
 BEGIN
-    -- The caller holds the locks of the program enrollments, their users, their program course
-    -- enrollments and the course enrollments these point at.
+    -- The course-enrollment half of an unlink. The caller holds the locks of the program
+    -- enrollments, their users, their program course enrollments and the course enrollments
+    -- these point at.
 
     -- A course enrollment is deactivated (and moved to audit when the course offers an unexpired
     -- audit mode or no mode at all) unless an active program course enrollment outside this set
@@ -90,6 +91,25 @@ BEGIN
     SET course_enrollment_id = NULL
     FROM unnest(p_program_enrollment_ids) AS t (id)
     WHERE pce.program_enrollment_id = t.id AND pce.course_enrollment_id IS NOT NULL;
+
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb.detach_course_enrollments(integer[]) IS
+'Internal: the course-enrollment half of an unlink (SPEC 4.3), set-based: each course '
+'enrollment pointed at is deactivated (moved to audit when allowed) unless an active program '
+'course enrollment outside the set still uses it, then the pointers become NULL. A relink '
+'calls this and then moves user_id straight to the new user, never through NULL.';
+
+CREATE OR REPLACE FUNCTION enrolldb.unlink_locked(p_program_enrollment_ids integer[])
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    PERFORM enrolldb.detach_course_enrollments(p_program_enrollment_ids);
 
     UPDATE enrolldb.program_enrollments_programenrollment AS pe
     SET user_id = NULL
@@ -547,7 +567,9 @@ BEGIN
 
     IF v_ok_pe_ids IS NOT NULL THEN
         IF v_relink_pe_ids IS NOT NULL THEN
-            PERFORM enrolldb.unlink_locked(v_relink_pe_ids);
+            -- A relink moves user_id straight from the old user to the new one: the enrollment
+            -- never looks waiting, not even between two statements.
+            PERFORM enrolldb.detach_course_enrollments(v_relink_pe_ids);
         END IF;
 
         UPDATE enrolldb.program_enrollments_programenrollment AS pe
@@ -574,6 +596,7 @@ COMMENT ON FUNCTION enrolldb.link_locked(integer[], integer[], integer[]) IS
 'set-based; returns one row per failed unit with its message.';
 
 REVOKE ALL ON FUNCTION enrolldb.lock_users(integer[]) FROM public;
+REVOKE ALL ON FUNCTION enrolldb.detach_course_enrollments(integer[]) FROM public;
 REVOKE ALL ON FUNCTION enrolldb.unlink_locked(integer[]) FROM public;
 REVOKE ALL ON FUNCTION enrolldb.attach_course_enrollments(integer[]) FROM public;
 REVOKE ALL ON FUNCTION enrolldb.link_plan_errors(integer[], integer[], integer[], integer[])

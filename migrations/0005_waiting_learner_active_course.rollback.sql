@@ -1,0 +1,14 @@
+-- Undo 0005_waiting_learner_active_course.
+DROP TRIGGER program_track_waiting_update ON enrolldb.program_enrollments_program;
+DROP TRIGGER programenrollment_track_waiting_update
+ON enrolldb.program_enrollments_programenrollment;
+DROP TRIGGER programcourseenrollment_track_waiting_update
+ON enrolldb.program_enrollments_programcourseenrollment;
+DROP TRIGGER programcourseenrollment_track_waiting_insert
+ON enrolldb.program_enrollments_programcourseenrollment;
+DROP FUNCTION enrolldb.track_waiting_on_program_update();
+DROP FUNCTION enrolldb.track_waiting_on_pe_update();
+DROP FUNCTION enrolldb.track_waiting_on_pce_update();
+DROP FUNCTION enrolldb.track_waiting_on_pce_insert();
+DROP FUNCTION enrolldb.refresh_waiting_learner_active_course(integer[]);
+DROP TABLE enrolldb.waiting_learner_active_course;
