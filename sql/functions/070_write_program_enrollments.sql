@@ -50,6 +50,75 @@ COMMENT ON FUNCTION enrolldb.lock_learner_keys(uuid, text, text[]) IS
 
 REVOKE ALL ON FUNCTION enrolldb.lock_learner_keys(uuid, text, text[]) FROM public;
 
+CREATE OR REPLACE FUNCTION enrolldb.check_write_requests(
+    p_function text,
+    p_requests jsonb,
+    p_create boolean,
+    p_update boolean,
+    p_optional_field text,
+    p_optional_types text[],
+    p_optional_rule text
+)
+RETURNS void
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
+DECLARE
+    v_bad bigint;
+BEGIN
+    -- The whole-call checks shared by the registrar writes; messages start with p_function.
+    IF NOT (p_create OR p_update) THEN
+        RAISE EXCEPTION '%: at least one of create, update must be true', p_function
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF pg_catalog.jsonb_typeof(p_requests) <> 'array' THEN
+        RAISE EXCEPTION '%: expected a JSON array of requests, got a JSON %',
+            p_function, pg_catalog.jsonb_typeof(p_requests)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT pg_catalog.min(r.ord) INTO v_bad
+    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
+    WHERE pg_catalog.jsonb_typeof(r.req) <> 'object';
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION '%: request number % is not a JSON object', p_function, v_bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT pg_catalog.min(r.ord) INTO v_bad
+    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
+    WHERE
+        pg_catalog.jsonb_typeof(r.req -> 'external_user_key') = 'null'
+        OR pg_catalog.jsonb_typeof(r.req -> 'status') = 'null';
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION '%: request number % has a null external_user_key or status',
+            p_function, v_bad
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT pg_catalog.min(r.ord) INTO v_bad
+    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
+    WHERE
+        pg_catalog.jsonb_typeof(r.req -> 'external_user_key') IS DISTINCT FROM 'string'
+        OR pg_catalog.jsonb_typeof(r.req -> 'status') IS DISTINCT FROM 'string'
+        OR pg_catalog.jsonb_typeof(r.req -> p_optional_field) <> ALL(p_optional_types);
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION '%: request number % needs string external_user_key and status (and %)',
+            p_function, v_bad, p_optional_rule
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb.check_write_requests(
+    text, jsonb, boolean, boolean, text, text[], text
+) IS
+'Internal: the whole-call checks of the registrar writes (flags, a JSON array of objects with '
+'string external_user_key and status, the optional field''s JSON type); raises 22023 or 22004.';
+
+REVOKE ALL ON FUNCTION enrolldb.check_write_requests(
+    text, jsonb, boolean, boolean, text, text[], text
+) FROM public;
+
 CREATE OR REPLACE FUNCTION enrolldb.write_program_enrollments(
     p_program_uuid uuid,
     p_requests jsonb,
@@ -66,7 +135,6 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_org text;
-    v_bad integer;
     v_ords integer[];
     v_keys text[];
     v_lows text[];
@@ -80,44 +148,11 @@ BEGIN
         RAISE EXCEPTION 'write_program_enrollments: no argument may be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF NOT (p_create OR p_update) THEN
-        RAISE EXCEPTION 'write_program_enrollments: at least one of create, update must be true'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF pg_catalog.jsonb_typeof(p_requests) <> 'array' THEN
-        RAISE EXCEPTION 'write_program_enrollments: expected a JSON array of requests, got a '
-            'JSON %', pg_catalog.jsonb_typeof(p_requests)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-
-    SELECT pg_catalog.min(r.ord) INTO v_bad
-    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
-    WHERE pg_catalog.jsonb_typeof(r.req) <> 'object';
-    IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'write_program_enrollments: request number % is not a JSON object', v_bad
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT pg_catalog.min(r.ord) INTO v_bad
-    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
-    WHERE
-        pg_catalog.jsonb_typeof(r.req -> 'external_user_key') = 'null'
-        OR pg_catalog.jsonb_typeof(r.req -> 'status') = 'null';
-    IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'write_program_enrollments: request number % has a null '
-            'external_user_key or status', v_bad
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT pg_catalog.min(r.ord) INTO v_bad
-    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
-    WHERE
-        pg_catalog.jsonb_typeof(r.req -> 'external_user_key') IS DISTINCT FROM 'string'
-        OR pg_catalog.jsonb_typeof(r.req -> 'status') IS DISTINCT FROM 'string'
-        OR pg_catalog.jsonb_typeof(r.req -> 'curriculum_uuid') NOT IN ('string', 'null');
-    IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'write_program_enrollments: request number % needs string '
-            'external_user_key and status (and curriculum_uuid a string or null)', v_bad
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM enrolldb.check_write_requests(
+        'write_program_enrollments', p_requests, p_create, p_update,
+        'curriculum_uuid', ARRAY['string', 'null'],
+        'curriculum_uuid a string or null'
+    );
 
     SELECT p.authoring_organization_key INTO v_org
     FROM enrolldb.program_enrollments_program AS p

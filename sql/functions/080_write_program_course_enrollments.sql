@@ -19,7 +19,6 @@ AS $$
 DECLARE
     v_org text;
     v_course_org text;
-    v_bad integer;
     v_ords integer[];
     v_keys text[];
     v_lows text[];
@@ -39,46 +38,11 @@ BEGIN
         RAISE EXCEPTION 'write_program_course_enrollments: no argument may be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF NOT (p_create OR p_update) THEN
-        RAISE EXCEPTION 'write_program_course_enrollments: at least one of create, update must '
-            'be true'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF pg_catalog.jsonb_typeof(p_requests) <> 'array' THEN
-        RAISE EXCEPTION 'write_program_course_enrollments: expected a JSON array of requests, '
-            'got a JSON %', pg_catalog.jsonb_typeof(p_requests)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-
-    SELECT pg_catalog.min(r.ord) INTO v_bad
-    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
-    WHERE pg_catalog.jsonb_typeof(r.req) <> 'object';
-    IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'write_program_course_enrollments: request number % is not a JSON '
-            'object', v_bad
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT pg_catalog.min(r.ord) INTO v_bad
-    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
-    WHERE
-        pg_catalog.jsonb_typeof(r.req -> 'external_user_key') = 'null'
-        OR pg_catalog.jsonb_typeof(r.req -> 'status') = 'null';
-    IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'write_program_course_enrollments: request number % has a null '
-            'external_user_key or status', v_bad
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT pg_catalog.min(r.ord) INTO v_bad
-    FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
-    WHERE
-        pg_catalog.jsonb_typeof(r.req -> 'external_user_key') IS DISTINCT FROM 'string'
-        OR pg_catalog.jsonb_typeof(r.req -> 'status') IS DISTINCT FROM 'string'
-        OR pg_catalog.jsonb_typeof(r.req -> 'course_staff') NOT IN ('boolean', 'null');
-    IF v_bad IS NOT NULL THEN
-        RAISE EXCEPTION 'write_program_course_enrollments: request number % needs string '
-            'external_user_key and status (and course_staff true, false or null)', v_bad
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM enrolldb.check_write_requests(
+        'write_program_course_enrollments', p_requests, p_create, p_update,
+        'course_staff', ARRAY['boolean', 'null'],
+        'course_staff true, false or null'
+    );
 
     SELECT p.authoring_organization_key INTO v_org
     FROM enrolldb.program_enrollments_program AS p
