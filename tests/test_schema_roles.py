@@ -30,6 +30,7 @@ SEARCH_PATH = "search_path=pg_catalog, enrolldb, pg_temp"
 KEY_HELPERS = {
     "enrolldb.canonical_external_key(text)",
     "enrolldb.is_canonical_external_key(text)",
+    "enrolldb.comparable_external_key(text)",
 }
 
 #: The API functions of SPEC §4 that exist at this stage (later issues add more).

@@ -99,7 +99,7 @@ def iter_link_chunks(
     connection gets one committed transaction per chunk (the CLI does this). Occurrences of
     one stored key are always sent in the same chunk, so "provided multiple times" is
     reported exactly as a single call would: the database itself says which keys compare
-    equal (``enrolldb.canonical_external_key``), Python does not guess. Within a chunk the
+    equal (``enrolldb.comparable_external_key``), Python does not guess. Within a chunk the
     results are in input order; when one key occurs in several places, the chunks group its
     occurrences, so use :func:`link` (which restores input order) or
     :func:`iter_indexed_link_chunks` (which says where each result belongs).
@@ -146,7 +146,7 @@ def comparable_keys(conn: psycopg.Connection[Any], keys: Sequence[str]) -> list[
 
     def call(cur: psycopg.Cursor[Any]) -> list[str]:
         cur.execute(
-            "SELECT COALESCE(lower(enrolldb.canonical_external_key(k)), '') "
+            "SELECT COALESCE(enrolldb.comparable_external_key(k), '') "
             "FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS t (k, n) ORDER BY n",
             {"keys": list(keys)},
         )

@@ -75,7 +75,7 @@ BEGIN
         pg_catalog.array_agg(c.user_id ORDER BY c.ord),
         pg_catalog.array_agg(
             CASE
-                WHEN NOT c.key_ok
+                WHEN c.low IS NULL
                     THEN pg_catalog.format('Invalid external user key %s', c.k)
                 WHEN c.n_same > 1
                     THEN pg_catalog.format('external user key %s provided multiple times', c.k)
@@ -90,17 +90,11 @@ BEGIN
             t.ord::integer AS ord,
             t.k,
             t.u,
-            k.key_ok,
-            CASE WHEN k.key_ok THEN pg_catalog.lower(k.canon) END AS low,
-            pg_catalog.count(*) OVER (PARTITION BY pg_catalog.lower(k.canon)) AS n_same,
+            k.low,
+            pg_catalog.count(*) OVER (PARTITION BY k.low) AS n_same,
             au.id AS user_id
         FROM unnest(p_external_user_keys, p_usernames) WITH ORDINALITY AS t (k, u, ord)
-        CROSS JOIN LATERAL (
-            SELECT
-                enrolldb.canonical_external_key(t.k) AS canon,
-                pg_catalog.char_length(enrolldb.canonical_external_key(t.k)) BETWEEN 1 AND 255
-                AS key_ok
-        ) AS k
+        CROSS JOIN LATERAL (SELECT enrolldb.comparable_external_key(t.k) AS low) AS k
         LEFT JOIN enrolldb.auth_user AS au ON t.u = au.username
     ) AS c;
 

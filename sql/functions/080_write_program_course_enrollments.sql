@@ -88,15 +88,7 @@ BEGIN
             pg_catalog.row_number() OVER (PARTITION BY kk.low ORDER BY r.ord) AS nth
         FROM pg_catalog.jsonb_array_elements(p_requests) WITH ORDINALITY AS r (req, ord)
         CROSS JOIN LATERAL (
-            SELECT
-                CASE
-                    WHEN pg_catalog.char_length(
-                        enrolldb.canonical_external_key(r.req ->> 'external_user_key')
-                    ) BETWEEN 1 AND 255
-                        THEN pg_catalog.lower(
-                            enrolldb.canonical_external_key(r.req ->> 'external_user_key')
-                        )
-                END AS low
+            SELECT enrolldb.comparable_external_key(r.req ->> 'external_user_key') AS low
         ) AS kk
     ) AS c;
 
