@@ -12,10 +12,14 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
 SET plan_cache_mode = force_custom_plan
-SET "enrolldb.history_change_reason" = 'link_program_enrollments'
-AS $$
-#variable_conflict use_column
+AS $$#variable_conflict use_column
 DECLARE
+    -- The history triggers label every row this call writes with its name. Set in the
+    -- body, not by a SET clause: a custom setting in a function's SET clause needs a
+    -- superuser (PostgreSQL 15+), and the owner that deploys us is not one.
+    v_change_reason text := pg_catalog.set_config(
+        'enrolldb.history_change_reason', 'link_program_enrollments', TRUE
+    );
     v_ords integer[];
     v_keys text[];
     v_usernames text[];
@@ -189,9 +193,13 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
 SET plan_cache_mode = force_custom_plan
-SET "enrolldb.history_change_reason" = 'link_program_enrollments'
-AS $$
-DECLARE
+AS $$DECLARE
+    -- The history triggers label every row this call writes with its name. Set in the
+    -- body, not by a SET clause: a custom setting in a function's SET clause needs a
+    -- superuser (PostgreSQL 15+), and the owner that deploys us is not one.
+    v_change_reason text := pg_catalog.set_config(
+        'enrolldb.history_change_reason', 'link_program_enrollments', TRUE
+    );
     v_keys text[];
     v_usernames text[];
     v_errors jsonb;

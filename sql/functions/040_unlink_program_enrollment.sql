@@ -6,9 +6,13 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET "enrolldb.history_change_reason" = 'unlink_program_enrollment'
-AS $$
-DECLARE
+AS $$DECLARE
+    -- The history triggers label every row this call writes with its name. Set in the
+    -- body, not by a SET clause: a custom setting in a function's SET clause needs a
+    -- superuser (PostgreSQL 15+), and the owner that deploys us is not one.
+    v_change_reason text := pg_catalog.set_config(
+        'enrolldb.history_change_reason', 'unlink_program_enrollment', TRUE
+    );
     v_user_id integer;
 BEGIN
     IF p_program_enrollment_id IS NULL THEN

@@ -130,10 +130,14 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET "enrolldb.history_change_reason" = 'write_program_enrollments'
-AS $$
-#variable_conflict use_column
+AS $$#variable_conflict use_column
 DECLARE
+    -- The history triggers label every row this call writes with its name. Set in the
+    -- body, not by a SET clause: a custom setting in a function's SET clause needs a
+    -- superuser (PostgreSQL 15+), and the owner that deploys us is not one.
+    v_change_reason text := pg_catalog.set_config(
+        'enrolldb.history_change_reason', 'write_program_enrollments', TRUE
+    );
     v_org text;
     v_ords integer[];
     v_keys text[];
