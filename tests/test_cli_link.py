@@ -152,9 +152,9 @@ def test_csv_with_header_comments_blank_lines_crlf_and_bom_links_all(
     )
     proc = enrolldb(db_dsn, "link", PROGRAM, csv_file)
     assert proc.returncode == 0, proc
-    assert "linked:   3" in proc.stdout
-    assert "relinked: 0" in proc.stdout
-    assert "failed:   0" in proc.stdout
+    assert "linked:         3" in proc.stdout
+    assert "relinked:       0" in proc.stdout
+    assert "failed:         0" in proc.stdout
     assert proc.stderr == "", "no progress bar and no noise on stderr when piped"
     assert links(db) == {"key1": "user1", "key2": "user2", "key3": "user3"}
     enrollments = db.execute(
@@ -169,7 +169,7 @@ def test_pair_arguments_link(db: Conn, db_dsn: str) -> None:
     seed(db, 2)
     proc = enrolldb(db_dsn, "link", PROGRAM, "--pair", "key1:user1", "--pair", "key2:user2")
     assert proc.returncode == 0, proc
-    assert "linked:   2" in proc.stdout
+    assert "linked:         2" in proc.stdout
     assert links(db) == {"key1": "user1", "key2": "user2"}
 
 
@@ -191,8 +191,8 @@ def test_relink_is_counted_as_relinked(db: Conn, db_dsn: str, tmp_path: Path) ->
     # user1 already holds key1's enrollment in this curriculum, key1 moves to user2 in the
     # same call: both succeed (the database plans the call as a whole).
     assert proc.returncode == 0, proc
-    assert "linked:   1" in proc.stdout
-    assert "relinked: 1" in proc.stdout
+    assert "linked:         1" in proc.stdout
+    assert "relinked:       1" in proc.stdout
     assert links(db) == {"key1": "user2", "key2": "user1"}
 
 
@@ -209,8 +209,8 @@ def test_failures_are_listed_with_line_numbers_and_exit_1(
     )
     proc = enrolldb(db_dsn, "link", PROGRAM, csv_file)
     assert proc.returncode == 1, proc
-    assert "linked:   1" in proc.stdout
-    assert "failed:   2" in proc.stdout
+    assert "linked:         1" in proc.stdout
+    assert "failed:         2" in proc.stdout
     assert "line 3: key2,nobody: No user found with username nobody" in proc.stdout
     assert (
         f"line 4: key9,user3: No program enrollment found for program uuid={PROGRAM} "
@@ -365,7 +365,7 @@ def test_chunks_are_separate_transactions_and_a_failure_in_one_undoes_no_other(
     proc = enrolldb(db_dsn, "link", PROGRAM, "--chunk-size", "2", csv_file)
     assert proc.returncode == 1, proc
     assert "3 chunk(s)" in proc.stdout
-    assert "linked:   4" in proc.stdout and "failed:   1" in proc.stdout
+    assert "linked:         4" in proc.stdout and "failed:         1" in proc.stdout
     assert links(db) == {
         "key1": "user1",
         "key2": "user2",
@@ -407,7 +407,7 @@ def test_whole_call_error_in_a_later_chunk_keeps_the_committed_chunks(
     assert "planted failure for key5" in proc.stderr
     assert "stopped after 2 chunk(s): 4 of 5 pairs done and committed" in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "linked:   4" in proc.stdout
+    assert "linked:         4" in proc.stdout
     assert links(db) == {
         "key1": "user1",
         "key2": "user2",
@@ -432,9 +432,9 @@ def test_dry_run_changes_no_row(db: Conn, db_dsn: str, tmp_path: Path) -> None:
     assert proc.returncode == 1, proc
     assert proc.stdout.startswith("DRY RUN: every change was rolled back; nothing was committed.")
     assert proc.stdout.rstrip().endswith("nothing was committed.")
-    assert "linked:   3" in proc.stdout
-    assert "relinked: 1" in proc.stdout
-    assert "failed:   1" in proc.stdout
+    assert "linked:         3" in proc.stdout
+    assert "relinked:       1" in proc.stdout
+    assert "failed:         1" in proc.stdout
     assert snapshot(db) == before
 
 
@@ -450,9 +450,9 @@ def test_dry_run_chunks_see_earlier_chunks(db: Conn, db_dsn: str, tmp_path: Path
     csv_file = write_csv(tmp_path, "key1,user2\nkey2,user1\n")
     dry = enrolldb(db_dsn, "link", PROGRAM, "--dry-run", "--chunk-size", "1", csv_file)
     assert dry.returncode == 0, dry
-    assert "relinked: 1" in dry.stdout
-    assert "linked:   1" in dry.stdout
-    assert "failed:   0" in dry.stdout
+    assert "relinked:       1" in dry.stdout
+    assert "linked:         1" in dry.stdout
+    assert "failed:         0" in dry.stdout
     assert snapshot(db) == before
 
     real = enrolldb(db_dsn, "link", PROGRAM, "--chunk-size", "1", csv_file)
@@ -562,7 +562,7 @@ def test_progress_bar_on_a_terminal(db: Conn, db_dsn: str, tmp_path: Path) -> No
     stdout = proc.communicate(timeout=60)[0].decode()
     assert proc.returncode == 0, (stdout, seen)
     assert b"linking" in seen and b"4/4" in seen, seen
-    assert "linked:   4" in stdout
+    assert "linked:         4" in stdout
 
 
 # Scale ----------------------------------------------------------------------------------------

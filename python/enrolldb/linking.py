@@ -34,6 +34,23 @@ class LinkResult:
     result: str  # 'linked', 'relinked' or 'failed'
     error: str | None
 
+    @property
+    def already_linked(self) -> bool:
+        """Failed only because every enrollment of the key is already linked to that user
+        (rule 5: nothing to do; a re-run of an applied file gives this for every line)."""
+        return (
+            self.result == "failed"
+            and self.error is not None
+            and self.error.startswith(ALREADY_LINKED_PREFIX)
+            and self.error.endswith(ALREADY_LINKED_SUFFIX + self.username)
+        )
+
+
+#: Rule 5's message is ``ALREADY_LINKED_PREFIX <stored key> ALREADY_LINKED_SUFFIX <username>``
+#: (sql/functions/020_link_program_enrollments.sql, docs/errors.md); written here only.
+ALREADY_LINKED_PREFIX = "Program enrollment with external_student_key="
+ALREADY_LINKED_SUFFIX = " is already linked to target account username="
+
 
 @dataclass(frozen=True)
 class MatriculationResult:
@@ -179,18 +196,17 @@ def _link_call(
     items: Sequence[tuple[str, str]],
 ) -> list[LinkResult]:
     def call(cur: psycopg.Cursor[Any]) -> list[LinkResult]:
-        with conn.cursor(row_factory=class_row(LinkResult)) as typed:
-            typed.execute(
-                "SELECT external_user_key, username, result, error "
-                "FROM enrolldb.link_program_enrollments("
-                "%(program)s::uuid, %(keys)s::text[], %(usernames)s::text[])",
-                {
-                    "program": str(program_uuid),
-                    "keys": [key for key, _ in items],
-                    "usernames": [username for _, username in items],
-                },
-            )
-            return typed.fetchall()
+        cur.execute(
+            "SELECT external_user_key, username, result, error "
+            "FROM enrolldb.link_program_enrollments("
+            "%(program)s::uuid, %(keys)s::text[], %(usernames)s::text[])",
+            {
+                "program": str(program_uuid),
+                "keys": [key for key, _ in items],
+                "usernames": [username for _, username in items],
+            },
+        )
+        return [LinkResult(*row) for row in cur.fetchall()]
 
     return run_call(conn, call)
 

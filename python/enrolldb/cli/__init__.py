@@ -27,7 +27,17 @@ from enrolldb.cli import (
     matriculate_cmds,
     migrations_cmds,
 )
-from enrolldb.cli._common import EXIT_ERROR, Handler
+from enrolldb.cli._common import (
+    DSN_EPILOG,
+    DSN_HELP,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    CommandParser,
+    Handler,
+    error_document,
+    print_json,
+    wants_json,
+)
 from enrolldb.dsn import SetupError, one_line
 from enrolldb.errors import EnrollDBError
 
@@ -55,15 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every command module registered."""
     parser = argparse.ArgumentParser(
         prog="enrolldb",
-        description="Program enrollments enforced by PostgreSQL.",
+        description="Program enrollments enforced by PostgreSQL. "
+        "`enrolldb COMMAND --help` describes each command.",
+        epilog=DSN_EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--dsn",
-        help="PostgreSQL DSN (postgresql://..., key=value conninfo); default: DATABASE_URL, "
-        "then the PG* variables, then host=127.0.0.1 port=5432 user=postgres",
+    parser.add_argument("--dsn", help=DSN_HELP)
+    subparsers = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=CommandParser
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(subparsers)
     return parser
@@ -76,11 +86,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handler(args)
     except _EXPECTED_ERRORS as exc:
-        print(f"enrolldb {args.command}: {one_line(exc)}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(args, one_line(exc), EXIT_ERROR)
     except KeyboardInterrupt:
-        print(f"enrolldb {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _fail(args, "interrupted", EXIT_INTERRUPTED)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    """One line on stderr; with ``--format json`` also an error object on stdout, so that
+    monitoring reading stdout never gets an empty file."""
+    print(f"enrolldb {args.command}: {message}", file=sys.stderr)
+    if wants_json(args):
+        print_json(error_document(args.command, [message]))
+    return code
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from enrolldb.cli._common import Subparsers
+from enrolldb.cli._common import Subparsers, add_command, add_format_option
 from enrolldb.dsn import one_line, resolve_dsn
 from enrolldb.errors import EnrollDBError
 from enrolldb.integrity import Violation, check_integrity
@@ -90,17 +90,18 @@ MAX_KEYS_SHOWN = 50
 
 def register(subparsers: Subparsers) -> None:
     """Add the ``doctor`` command."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "doctor",
         help="check migrations, functions and check_integrity(); exit 1 if anything is wrong",
         description=(
-            "Report pending migrations, API functions out of date with sql/functions, every "
-            "violation found by enrolldb.check_integrity(), and (as information) the learners "
-            "holding program course enrollments for one course in two programs. Exit codes: "
-            "0 healthy, 1 problems found, 2 the check could not run."
+            "Report pending migrations, API functions out of date with sql/functions, every\n"
+            "violation found by enrolldb.check_integrity(), and (as information) the learners\n"
+            "holding program course enrollments for one course in two programs.\n\n"
+            "Exit codes: 0 healthy; 1 problems found; 2 the check could not run."
         ),
     )
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_format_option(p)
     p.set_defaults(handler=run)
 
 

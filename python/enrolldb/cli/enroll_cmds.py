@@ -1,42 +1,45 @@
 """``enrolldb enroll`` and ``enrolldb enroll-courses``: the registrar's writes from a CSV.
 
 - ``enroll PROGRAM_UUID FILE|-``: lines ``external_user_key,status[,curriculum_uuid]``
-  (SPEC 4.5; the curriculum is needed only to create an enrollment);
+  (the curriculum is needed only to create an enrollment);
 - ``enroll-courses PROGRAM_UUID COURSE_KEY FILE|-``: lines
-  ``external_user_key,status[,course_staff]`` (SPEC 4.6; course_staff ``true``/``false``,
-  empty or absent leaves the role as it is).
+  ``external_user_key,status[,course_staff]`` (course_staff ``true``, ``false``, or empty or
+  absent to leave the role as it is).
 
-The header line is optional; ``#`` comment lines and blank lines are skipped. The whole
-input is checked before the database is touched: a malformed line is reported with its line
-number and the run is refused (exit 2). Keys and statuses are sent as written; the database
-judges them and answers per learner. Inputs larger than ``--chunk-size`` go in chunks, each
-its own committed transaction; all occurrences of one key (compared as the database compares
-stored keys) share a chunk, so ``duplicated`` is reported as one call would. A progress bar is
-shown on a terminal only. At the end: the count of each outcome and every line that did not
-succeed (or one JSON object with ``--format json``).
-
-Exit codes: 0 every request succeeded, 1 some did not, 2 the run was refused or stopped by a
-whole-call error (bad input, unknown program or course, lost connection).
+The input is read as ``link`` reads it (:mod:`enrolldb.cli._input`): header optional (a
+different header is refused), ``#`` comments and blank lines skipped, the whole input checked
+before anything is written, never held in memory. Keys and statuses are sent as written; the
+database judges them and answers per learner. Chunks of ``--chunk-size`` requests, each its
+own committed transaction (``--dry-run``: one transaction, rolled back); all occurrences of
+one key (compared as the database compares stored keys) share a chunk, so ``duplicated`` is
+reported as one call would.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
-from enrolldb.cli._common import EXIT_ERROR, Subparsers
-from enrolldb.cli._input import InputError, chunk_size, csv_records, progress_bar
-from enrolldb.dsn import one_line, resolve_dsn
-from enrolldb.errors import EnrollDBError
-from enrolldb.linking import comparable_keys, group_chunks
+from enrolldb.cli._bulk import BulkRun, Outcome, Sender, print_json_report, stopped_message
+from enrolldb.cli._common import (
+    Refused,
+    Subparsers,
+    add_command,
+    add_format_option,
+    chunk_size,
+    parse_uuid,
+    report_refusal,
+    wants_json,
+)
+from enrolldb.cli._input import CsvLayout, Problems, Source, csv_line, csv_records, open_source
+from enrolldb.dsn import one_line
 from enrolldb.registrar import (
     PROGRAM_COURSE_ENROLLMENT_STATUSES,
     PROGRAM_ENROLLMENT_STATUSES,
@@ -45,21 +48,91 @@ from enrolldb.registrar import (
 )
 
 DEFAULT_CHUNK_SIZE = 10_000
-EXIT_FAILED = 1
-MAX_INPUT_ERRORS = 20
 
-_TRUE = frozenset({"true", "t", "yes", "y", "1"})
-_FALSE = frozenset({"false", "f", "no", "n", "0"})
+DRY_RUN_NOTE = "DRY RUN: every change was rolled back; nothing was committed."
+NOTHING_WRITTEN = "nothing was written (the whole input is refused)"
+
+_HEADER_WORDS = frozenset(
+    {
+        "external_user_key",
+        "status",
+        "curriculum_uuid",
+        "course_staff",
+        "key",
+        "external_key",
+        "user_key",
+        "username",
+        "lms_username",
+        "curriculum",
+        "staff",
+        "email",
+    }
+)
+ENROLL_HEADER = ("external_user_key", "status", "curriculum_uuid")
+COURSES_HEADER = ("external_user_key", "status", "course_staff")
 
 
 @dataclass(frozen=True)
 class Line:
-    """One request, with the CSV line it came from."""
+    """One request, with the CSV line it came from and its fields as written."""
 
     line: int
-    external_user_key: str
-    status: str
+    fields: tuple[str, ...]
     extra: str | bool | None  # curriculum_uuid (enroll) or course_staff (enroll-courses)
+
+    @property
+    def external_user_key(self) -> str:
+        return self.fields[0]
+
+    @property
+    def status(self) -> str:
+        return self.fields[1]
+
+
+@dataclass(frozen=True)
+class Command:
+    """What tells ``enroll`` and ``enroll-courses`` apart."""
+
+    name: str
+    header: tuple[str, ...]
+    extra: Callable[[str], str | bool | None]  # ValueError: the line is refused
+    extra_problem: str
+    success: frozenset[str]
+
+    @property
+    def layout(self) -> CsvLayout:
+        return CsvLayout(self.header, _HEADER_WORDS, last_optional=True)
+
+
+def _curriculum(text: str) -> str | None:
+    if not text.strip():
+        return None
+    return str(UUID(text.strip()))
+
+
+def _staff(text: str) -> bool | None:
+    value = text.strip().lower()
+    if not value:
+        return None
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError(text)
+
+
+ENROLL = Command(
+    "enroll",
+    ENROLL_HEADER,
+    _curriculum,
+    "is not a valid curriculum_uuid",
+    PROGRAM_ENROLLMENT_STATUSES,
+)
+ENROLL_COURSES = Command(
+    "enroll-courses",
+    COURSES_HEADER,
+    _staff,
+    "is not a valid course_staff: write true, false, or leave it empty",
+    PROGRAM_COURSE_ENROLLMENT_STATUSES,
+)
 
 
 def _common_options(p: argparse.ArgumentParser) -> None:
@@ -83,234 +156,251 @@ def _common_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"requests per database call, each committed alone (default {DEFAULT_CHUNK_SIZE})",
     )
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="do everything in one transaction and roll it back: shows what would happen",
+    )
+    p.add_argument(
+        "--failed-csv",
+        metavar="PATH",
+        help="also write the lines not applied to PATH as CSV (with the header), to fix and re-run",
+    )
+    add_format_option(p)
+
+
+_INPUT_HELP = (
+    "The header line is optional (a different header is refused); '#' comment lines and blank\n"
+    "lines are skipped. The whole input is checked first: a malformed line refuses the run and\n"
+    "nothing is written. Then the requests go in chunks, each committed on its own. The file\n"
+    "is read twice, never held in memory (stdin is first copied to a temporary file).\n\n"
+    "Exit codes: 0 every request applied (a re-run of an applied file included); 1 some were\n"
+    "not (listed); 2 refused or stopped (bad input, unknown program or course, database\n"
+    "error); 130 interrupted."
+)
 
 
 def register(subparsers: Subparsers) -> None:
     """Add the ``enroll`` and ``enroll-courses`` commands."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "enroll",
         help="create/update program enrollments from CSV external_user_key,status,curriculum_uuid",
         description=(
-            "Write a program's enrollments (enrolldb.write_program_enrollments). Input: CSV lines "
-            "'external_user_key,status[,curriculum_uuid]'; header optional, '#' comments and "
-            "blank lines skipped. Exit codes: 0 all succeeded, 1 some failed, 2 refused."
+            "Write a program's enrollments (enrolldb.write_program_enrollments).\n\n"
+            "Input: CSV lines 'external_user_key,status[,curriculum_uuid]' from FILE or stdin\n"
+            "('-'); status is enrolled, pending, suspended, canceled or ended; curriculum_uuid\n"
+            "is needed only to create an enrollment. " + _INPUT_HELP
         ),
     )
     p.add_argument("program_uuid", metavar="PROGRAM_UUID", help="the program")
     _common_options(p)
-    p.set_defaults(handler=run_enroll)
+    p.set_defaults(handler=lambda args: _run(args, ENROLL))
 
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "enroll-courses",
         help="create/update program course enrollments from CSV key,status,course_staff",
         description=(
-            "Write a program's enrollments in one course "
-            "(enrolldb.write_program_course_enrollments). Input: CSV lines "
-            "'external_user_key,status[,course_staff]' (course_staff true/false/empty); header "
-            "optional, '#' comments and blank lines skipped. Exit codes: 0 all succeeded, "
-            "1 some failed, 2 refused."
+            "Write a program's enrollments in one course\n"
+            "(enrolldb.write_program_course_enrollments).\n\n"
+            "Input: CSV lines 'external_user_key,status[,course_staff]' from FILE or stdin ('-');\n"
+            "status is active or inactive; course_staff is true, false, or empty (or absent) to\n"
+            "leave the learner's staff role as it is. " + _INPUT_HELP
         ),
     )
     p.add_argument("program_uuid", metavar="PROGRAM_UUID", help="the program")
     p.add_argument("course_key", metavar="COURSE_KEY", help="the course run key")
     _common_options(p)
-    p.set_defaults(handler=run_enroll_courses)
+    p.set_defaults(handler=lambda args: _run(args, ENROLL_COURSES))
 
 
 # Input -------------------------------------------------------------------------------------
 
 
-def parse_uuid(text: str, what: str) -> UUID:
-    try:
-        return UUID(text)
-    except ValueError:
-        raise InputError([f"{what} '{text}' is not a valid UUID"]) from None
-
-
-def _curriculum(text: str) -> str | None:
-    if not text.strip():
-        return None
-    UUID(text.strip())  # ValueError: reported by the caller with the line number
-    return text.strip()
-
-
-def _staff(text: str) -> bool | None:
-    value = text.strip().lower()
-    if not value:
-        return None
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(text)
-
-
-def parse_csv(data: bytes, *, courses: bool) -> list[Line]:
-    """The requests of CSV input; :class:`InputError` listing every malformed line."""
-    header = ("external_user_key", "status", "course_staff" if courses else "curriculum_uuid")
-    lines: list[Line] = []
-    errors: list[str] = []
-    for number, fields in csv_records(data, {header, header[:2]}, errors):
+def _lines(source: Source, command: Command, problems: Problems) -> Iterator[Line]:
+    for number, fields in csv_records(source.lines(), command.layout, problems):
         if len(fields) not in (2, 3):
-            errors.append(
-                f"line {number}: expected 2 or 3 fields {','.join(header)}, got {len(fields)}"
+            problems.add(
+                f"line {number}: expected 2 or 3 fields {','.join(command.header)}, "
+                f"got {len(fields)}"
             )
             continue
         extra: str | bool | None = None
         if len(fields) == 3:
             try:
-                extra = _staff(fields[2]) if courses else _curriculum(fields[2])
+                extra = command.extra(fields[2])
             except ValueError:
-                what = "course_staff (true/false or empty)" if courses else "curriculum_uuid"
-                errors.append(f"line {number}: {fields[2]!r} is not a valid {what}")
+                problems.add(f"line {number}: {fields[2]!r} {command.extra_problem}")
                 continue
-        lines.append(Line(number, fields[0], fields[1], extra))
-    if errors:
-        raise InputError(errors)
-    return lines
-
-
-def read_input(path: str, *, courses: bool) -> list[Line]:
-    if path == "-":
-        lines = parse_csv(sys.stdin.buffer.read(), courses=courses)
-    else:
-        with open(path, "rb") as fh:
-            lines = parse_csv(fh.read(), courses=courses)
-    if not lines:
-        raise InputError([f"no requests in {'stdin' if path == '-' else path}"])
-    return lines
+        yield Line(number, tuple(fields), extra)
 
 
 # Running -----------------------------------------------------------------------------------
 
 
-Writer = Callable[[psycopg.Connection[Any], Sequence[Line]], dict[str, str]]
+def _sender(args: argparse.Namespace, command: Command, program: UUID) -> Sender[Line]:
+    def send(conn: psycopg.Connection[Any], chunk: Sequence[Line]) -> list[tuple[str, Any]]:
+        if command is ENROLL:
+            outcomes = write_program_enrollments(
+                conn,
+                program,
+                [
+                    {
+                        "external_user_key": x.external_user_key,
+                        "status": x.status,
+                        "curriculum_uuid": x.extra,
+                    }
+                    for x in chunk
+                ],
+                create=args.create,
+                update=args.update,
+            )
+        else:
+            outcomes = write_program_course_enrollments(
+                conn,
+                program,
+                args.course_key,
+                [
+                    {
+                        "external_user_key": x.external_user_key,
+                        "status": x.status,
+                        "course_staff": x.extra,
+                    }
+                    for x in chunk
+                ],
+                create=args.create,
+                update=args.update,
+            )
+        # The outcomes are keyed by the key as spelled: two lines with the very same
+        # spelling get the same answer (the database says `duplicated` for both).
+        answers = []
+        for x in chunk:
+            outcome = outcomes[x.external_user_key]
+            record = {"line": x.line, "fields": list(x.fields), "outcome": outcome}
+            answers.append((outcome, record))
+        return answers
+
+    return send
 
 
-def _chunks(conn: psycopg.Connection[Any], lines: Sequence[Line], size: int) -> list[list[Line]]:
-    if len(lines) <= size:
-        return [list(lines)]
-    comparable = comparable_keys(conn, [line.external_user_key for line in lines])
-    return [[lines[i] for i in chunk] for chunk in group_chunks(comparable, size)]
+def _run(args: argparse.Namespace, command: Command) -> int:
+    json_output = wants_json(args)
+    context: dict[str, Any] = {"program_uuid": args.program_uuid, "dry_run": bool(args.dry_run)}
+    if command is ENROLL_COURSES:
+        context["course_key"] = args.course_key
 
-
-def _run(
-    args: argparse.Namespace,
-    command: str,
-    courses: bool,
-    write: Writer,
-    success: frozenset[str],
-) -> int:
-    try:
-        if not (args.create or args.update):
-            raise InputError(["at least one of --create, --update is needed"])
-        program = parse_uuid(args.program_uuid, "PROGRAM_UUID")
-        lines = read_input(args.file, courses=courses)
-    except InputError as exc:
-        for message in exc.messages[:MAX_INPUT_ERRORS]:
-            print(f"enrolldb {command}: {message}", file=sys.stderr)
-        if len(exc.messages) > MAX_INPUT_ERRORS:
-            more = len(exc.messages) - MAX_INPUT_ERRORS
-            print(f"enrolldb {command}: ... and {more} more", file=sys.stderr)
-        print(f"enrolldb {command}: nothing was written (the input is refused)", file=sys.stderr)
-        return EXIT_ERROR
-    except OSError as exc:
-        print(f"enrolldb {command}: cannot read {args.file}: {one_line(exc)}", file=sys.stderr)
-        return EXIT_ERROR
-    args.program_uuid = str(program)
-
-    outcomes: list[tuple[Line, str]] = []
-    stopped: str | None = None
-    dsn = resolve_dsn(args.dsn)
-    with psycopg.connect(dsn, autocommit=True, application_name=f"enrolldb {command}") as conn:
+    with ExitStack() as stack:
         try:
-            chunks = _chunks(conn, lines, args.chunk_size)
-            with progress_bar("writing", len(lines), sys.stderr.isatty()) as advance:
-                for chunk in chunks:
-                    result = write(conn, chunk)
-                    outcomes.extend((line, result[line.external_user_key]) for line in chunk)
-                    advance(len(chunk))
-        except (EnrollDBError, psycopg.Error) as exc:
-            stopped = one_line(exc)
-        except KeyboardInterrupt:
-            stopped = "interrupted"
+            if not (args.create or args.update):
+                raise Refused(["at least one of --create, --update is needed"])
+            program = parse_uuid(args.program_uuid, "PROGRAM_UUID")
+            source = stack.enter_context(open_source(args.file))
+            bulk = BulkRun(
+                command=command.name,
+                read=lambda problems: _lines(source, command, problems),
+                key=lambda line: line.external_user_key,
+                send=_sender(args, command, program),
+                chunk_size=args.chunk_size,
+                dry_run=args.dry_run,
+                dsn=args.dsn,
+                source=source.name,
+                empty=f"no requests in {source.name}",
+                progress="writing",
+            )
+            outcome = bulk.run(stack)
+        except Refused as exc:
+            return report_refusal(
+                command.name,
+                exc.messages,
+                json_output=json_output,
+                conclusion=NOTHING_WRITTEN,
+                **context,
+            )
+        except OSError as exc:
+            return report_refusal(
+                command.name,
+                [f"cannot read {args.file}: {exc.strerror or one_line(exc)}"],
+                json_output=json_output,
+                conclusion=NOTHING_WRITTEN,
+                **context,
+            )
+        if outcome.stopped is not None:
+            stopped_message(
+                command.name,
+                outcome,
+                dry_run=args.dry_run,
+                noun="requests",
+                nothing="nothing was written",
+            )
+        failed = _failed(command)
+        if args.failed_csv:
+            _write_failed_csv(args.failed_csv, command, outcome, failed)
+        if json_output:
+            _print_json(args, context, outcome, failed)
+        elif outcome.stopped is None or outcome.done:
+            _print_text(args, outcome, failed)
+        return outcome.exit_code(failed)
 
-    outcomes.sort(key=lambda item: item[0].line)
-    failures = [(line, outcome) for line, outcome in outcomes if outcome not in success]
-    counts = Counter(outcome for _, outcome in outcomes)
-    if stopped is not None:
-        print(
-            f"enrolldb {command}: {stopped}; {len(outcomes)} of {len(lines)} requests were "
-            "done and committed before it stopped",
-            file=sys.stderr,
-        )
-    if args.format == "json":
-        document: dict[str, Any] = {
-            "program_uuid": args.program_uuid,
-            "requests": len(lines),
-            "done": len(outcomes),
-            "counts": dict(sorted(counts.items())),
-            "failures": [
-                {"line": line.line, "external_user_key": line.external_user_key, "outcome": o}
-                for line, o in failures
-            ],
+
+def _failed(command: Command) -> Callable[[str], bool]:
+    return lambda outcome: outcome not in command.success
+
+
+# Output ------------------------------------------------------------------------------------
+
+
+def _write_failed_csv(
+    path: str, command: Command, outcome: Outcome, failed: Callable[[str], bool]
+) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        out.write(",".join(command.header) + "\n")
+        for record in outcome.spool:
+            if failed(record["outcome"]):
+                out.write(csv_line(record["fields"]) + "\n")
+
+
+def _print_json(
+    args: argparse.Namespace,
+    context: dict[str, Any],
+    outcome: Outcome,
+    failed: Callable[[str], bool],
+) -> None:
+    head = {
+        **context,
+        "program_uuid": args.program_uuid,
+        "requests": outcome.total,
+        "done": outcome.done,
+        "counts": dict(sorted(outcome.counts.items())),
+    }
+    failures = (
+        {
+            "line": record["line"],
+            "external_user_key": record["fields"][0],
+            "outcome": record["outcome"],
         }
-        if courses:
-            document["course_key"] = args.course_key
-        if stopped is not None:
-            document["error"] = stopped
-        json.dump(document, sys.stdout, ensure_ascii=False)
-        sys.stdout.write("\n")
-    else:
-        print(f"{len(outcomes)} of {len(lines)} requests done")
-        for outcome, n in sorted(counts.items()):
-            print(f"  {outcome}: {n}")
-        if failures:
-            print(f"not applied ({len(failures)}):")
-            for line, o in failures:
-                print(f"  line {line.line}: {line.external_user_key}: {o}")
-    if stopped is not None:
-        return 130 if stopped == "interrupted" else EXIT_ERROR
-    return EXIT_FAILED if failures else 0
+        for record in outcome.spool
+        if failed(record["outcome"])
+    )
+    tail = {} if outcome.stopped is None else {"error": outcome.stopped, "complete": False}
+    print_json_report(head, "failures", failures, tail)
 
 
-def run_enroll(args: argparse.Namespace) -> int:
-    def write(conn: psycopg.Connection[Any], chunk: Sequence[Line]) -> dict[str, str]:
-        return write_program_enrollments(
-            conn,
-            args.program_uuid,
-            [
-                {
-                    "external_user_key": line.external_user_key,
-                    "status": line.status,
-                    "curriculum_uuid": line.extra,
-                }
-                for line in chunk
-            ],
-            create=args.create,
-            update=args.update,
-        )
-
-    return _run(args, "enroll", False, write, PROGRAM_ENROLLMENT_STATUSES)
-
-
-def run_enroll_courses(args: argparse.Namespace) -> int:
-    def write(conn: psycopg.Connection[Any], chunk: Sequence[Line]) -> dict[str, str]:
-        return write_program_course_enrollments(
-            conn,
-            args.program_uuid,
-            args.course_key,
-            [
-                {
-                    "external_user_key": line.external_user_key,
-                    "status": line.status,
-                    "course_staff": line.extra,
-                }
-                for line in chunk
-            ],
-            create=args.create,
-            update=args.update,
-        )
-
-    return _run(args, "enroll-courses", True, write, PROGRAM_COURSE_ENROLLMENT_STATUSES)
+def _print_text(args: argparse.Namespace, outcome: Outcome, failed: Callable[[str], bool]) -> None:
+    out = sys.stdout
+    if args.dry_run:
+        print(DRY_RUN_NOTE, file=out)
+    print(f"{outcome.done} of {outcome.total} requests done, {outcome.chunks} chunk(s)", file=out)
+    for name, n in sorted(outcome.counts.items()):
+        print(f"  {name}: {n}", file=out)
+    not_applied = sum(n for name, n in outcome.counts.items() if failed(name))
+    if not_applied:
+        print(f"not applied ({not_applied}):", file=out)
+        for record in outcome.spool:
+            if failed(record["outcome"]):
+                print(
+                    f"  line {record['line']}: {csv_line(record['fields'])}: {record['outcome']}",
+                    file=out,
+                )
+    if args.dry_run:
+        print(DRY_RUN_NOTE, file=out)

@@ -21,22 +21,23 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from enrolldb.cli._common import EXIT_ERROR, Subparsers
-from enrolldb.dsn import one_line, resolve_dsn
-from enrolldb.errors import EnrollDBError
+from enrolldb.cli._common import Subparsers, add_command, add_format_option
+from enrolldb.dsn import resolve_dsn
 from enrolldb.linking import MatriculationResult, matriculate_learner
 
 
 def register(subparsers: Subparsers) -> None:
     """Add the ``matriculate`` command."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "matriculate",
         help="replay a learner's SSO sign-in: link their waiting program enrollments",
         description=(
-            "Record that USER_ID signed in through ORGANIZATION_KEY's SSO as EXTERNAL_KEY and "
-            "link every waiting program enrollment of that organization's programs with that "
-            "key (case-insensitive), committing the result. Exit codes: 0 all linked (or none "
-            "waiting), 1 some failed, 2 whole-call error."
+            "Record that USER_ID signed in through ORGANIZATION_KEY's SSO as EXTERNAL_KEY and\n"
+            "link every waiting program enrollment of that organization's programs with that\n"
+            "key (case-insensitive), committing the result (enrolldb.matriculate_learner).\n\n"
+            "Exit codes: 0 all linked (or none waiting); 1 some failed; 2 whole-call error\n"
+            "(unknown user, invalid key, no server)."
         ),
     )
     p.add_argument("user_id", metavar="USER_ID", type=int, help="auth_user.id of the learner")
@@ -46,7 +47,7 @@ def register(subparsers: Subparsers) -> None:
         help="the programs' authoring_organization_key (the SSO's organization)",
     )
     p.add_argument("external_key", metavar="EXTERNAL_KEY", help="the learner's external user key")
-    p.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    add_format_option(p)
     p.set_defaults(handler=run)
 
 
@@ -55,14 +56,9 @@ def run(args: argparse.Namespace) -> int:
     # keep Python's last-resort handler from printing them a second time on stderr.
     logging.getLogger("enrolldb").addHandler(logging.NullHandler())
     dsn = resolve_dsn(args.dsn)
+    # Whole-call errors (unknown user, invalid key) reach the CLI's handler: one line, exit 2.
     with psycopg.connect(dsn, autocommit=True, application_name="enrolldb matriculate") as conn:
-        try:
-            results = matriculate_learner(
-                conn, args.user_id, args.organization_key, args.external_key
-            )
-        except EnrollDBError as exc:
-            print(f"enrolldb matriculate: {one_line(exc)}", file=sys.stderr)
-            return EXIT_ERROR
+        results = matriculate_learner(conn, args.user_id, args.organization_key, args.external_key)
     failed = sum(1 for r in results if r.error is not None)
     if args.format == "json":
         _print_json(args, results)
