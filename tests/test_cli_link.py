@@ -594,3 +594,176 @@ def test_fifty_thousand_lines(db: Conn, db_dsn: str, tmp_path: Path) -> None:
         " (SELECT count(DISTINCT xmin::text) FROM enrolldb.program_enrollments_programenrollment)"
     ).fetchone()
     assert counts == (n, n, 5), "every learner linked to its own user, in 5 committed chunks"
+
+
+# Headers, failure lists and re-runs -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["key,username", "lms_username,external_user_key", "Username,Key"],
+)
+def test_a_header_that_is_not_the_expected_one_is_refused(
+    db: Conn, db_dsn: str, tmp_path: Path, header: str
+) -> None:
+    seed(db, 1)
+    before = snapshot(db)
+    proc = enrolldb(db_dsn, "link", PROGRAM, write_csv(tmp_path, f"{header}\nkey1,user1\n"))
+    assert proc.returncode == 2, proc
+    assert "line 1: a header line that is not the expected one" in proc.stderr
+    assert "expected 'external_user_key,lms_username' (or no header)" in proc.stderr
+    assert snapshot(db) == before
+
+
+def test_the_expected_header_in_any_case_is_skipped(db: Conn, db_dsn: str, tmp_path: Path) -> None:
+    seed(db, 1)
+    csv_file = write_csv(tmp_path, " External User Key , LMS-Username \nkey1,user1\n")
+    proc = enrolldb(db_dsn, "link", PROGRAM, csv_file)
+    assert proc.returncode == 0, proc
+    assert links(db) == {"key1": "user1"}
+
+
+def test_rerunning_an_applied_file_reports_already_linked_and_exits_0(
+    db: Conn, db_dsn: str, tmp_path: Path
+) -> None:
+    seed(db, 3)
+    csv_file = write_csv(tmp_path, "key1,user1\nkey2,user2\nKEY3,user3\n")
+    first = enrolldb(db_dsn, "link", PROGRAM, "--chunk-size", "2", csv_file)
+    assert first.returncode == 0, first
+    again = enrolldb(db_dsn, "link", PROGRAM, "--chunk-size", "2", csv_file)
+    assert again.returncode == 0, again
+    assert "already linked: 3" in again.stdout
+    assert "failed:         0" in again.stdout
+    assert "failures:" not in again.stdout
+    document = json.loads(enrolldb(db_dsn, "link", PROGRAM, "--format", "json", csv_file).stdout)
+    assert (document["already_linked"], document["failed"]) == (3, 0)
+    assert [r["result"] for r in document["results"]] == ["already_linked"] * 3
+    assert document["results"][2]["error"] == (
+        "Program enrollment with external_student_key=key3 is already linked to target "
+        "account username=user3"
+    ), "the stored key in the message, the line as written in the results"
+    assert document["results"][2]["external_user_key"] == "KEY3"
+
+
+def test_already_linked_next_to_a_failure_still_exits_1(
+    db: Conn, db_dsn: str, tmp_path: Path
+) -> None:
+    seed(db, 2)
+    db.execute(
+        "SELECT FROM enrolldb.link_program_enrollments(%s::uuid, ARRAY['key1'], ARRAY['user1'])",
+        (PROGRAM,),
+    )
+    proc = enrolldb(db_dsn, "link", PROGRAM, write_csv(tmp_path, "key1,user1\nkey2,nobody\n"))
+    assert proc.returncode == 1, proc
+    assert "already linked: 1" in proc.stdout and "failed:         1" in proc.stdout
+    assert "line 2: key2,nobody: No user found with username nobody" in proc.stdout
+    assert "line 1" not in proc.stdout
+
+
+def test_failure_list_reads_back_as_the_same_pairs(db: Conn, db_dsn: str, tmp_path: Path) -> None:
+    """A key starting with '#' is quoted (else it would read as a comment), one with a comma
+    or a quote is quoted as CSV does; --failed-csv writes them as a file to feed back."""
+    seed(db, 1)
+    failed_csv = tmp_path / "failed.csv"
+    csv_file = write_csv(tmp_path, '"#1",user1\n" #2",user1\n"a,""b",user1\nkey1,user1\n')
+    proc = enrolldb(db_dsn, "link", PROGRAM, csv_file, "--failed-csv", str(failed_csv))
+    assert proc.returncode == 1, proc
+    assert 'line 1: "#1",user1: No program enrollment found' in proc.stdout
+    assert 'line 2: " #2",user1: No program enrollment found' in proc.stdout
+    assert 'line 3: "a,""b",user1: No program enrollment found' in proc.stdout
+    assert failed_csv.read_text(encoding="utf-8") == (
+        'external_user_key,lms_username\n"#1",user1\n" #2",user1\n"a,""b",user1\n'
+    )
+    again = enrolldb(db_dsn, "link", PROGRAM, "--format", "json", str(failed_csv))
+    assert again.returncode == 1, again
+    keys = [r["external_user_key"] for r in json.loads(again.stdout)["results"]]
+    assert keys == ["#1", " #2", 'a,"b']
+
+
+# JSON on stdout for refused runs --------------------------------------------------------------
+
+
+def test_refused_runs_print_a_json_error_object(db: Conn, db_dsn: str, tmp_path: Path) -> None:
+    seed(db, 1)
+    bad = enrolldb(db_dsn, "link", PROGRAM, "--format", "json", write_csv(tmp_path, "key1\n"))
+    assert bad.returncode == 2, bad
+    document = json.loads(bad.stdout)
+    assert document["complete"] is False
+    assert document["error"].startswith("line 1: expected 2 fields")
+    assert document["program_uuid"] == PROGRAM
+
+    unknown = enrolldb(
+        db_dsn, "link", UNKNOWN_PROGRAM, "--format", "json", write_csv(tmp_path, "key1,user1\n")
+    )
+    assert unknown.returncode == 2, unknown
+    document = json.loads(unknown.stdout)
+    assert f"unknown program uuid={UNKNOWN_PROGRAM}" in document["error"]
+    assert document["results"] == [] and document["complete"] is False
+
+    dsn = "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=2"
+    down = enrolldb(dsn, "link", PROGRAM, "--format", "json", write_csv(tmp_path, "key1,user1\n"))
+    assert down.returncode == 2, down
+    assert "cannot connect" in json.loads(down.stdout)["error"]
+
+    missing = enrolldb(db_dsn, "link", PROGRAM, "--format", "json", str(tmp_path / "nope.csv"))
+    assert missing.returncode == 2, missing
+    assert "cannot read" in json.loads(missing.stdout)["error"]
+
+
+def test_a_refused_input_never_connects(tmp_path: Path) -> None:
+    dsn = "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=2"
+    proc = enrolldb(dsn, "link", PROGRAM, write_csv(tmp_path, "key1,user1\nkey2\n"))
+    assert proc.returncode == 2, proc
+    assert "line 2: expected 2 fields" in proc.stderr
+    assert "cannot connect" not in proc.stderr
+
+
+def test_dsn_after_the_command_and_options_between_arguments(
+    db: Conn, db_dsn: str, tmp_path: Path
+) -> None:
+    seed(db, 1)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "enrolldb",
+            "link",
+            PROGRAM,
+            "--dry-run",
+            write_csv(tmp_path, "key1,user1\n"),
+            "--dsn",
+            db_dsn,
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc
+    assert "linked:         1" in proc.stdout and "DRY RUN" in proc.stdout
+    assert links(db) == {"key1": None}
+
+
+def test_stdin_is_read_twice_through_a_temporary_copy(db: Conn, db_dsn: str) -> None:
+    seed(db, 5)
+    proc = enrolldb(
+        db_dsn,
+        "link",
+        PROGRAM,
+        "-",
+        "--chunk-size",
+        "2",
+        stdin="key1,user1\nkey2,user2\nkey3,user3\nKEY1,user4\nkey5,user5\n",
+    )
+    assert proc.returncode == 1, proc
+    assert "3 chunk(s)" in proc.stdout  # key2,key3 | key1,KEY1 (with line 4) | key5
+    assert "line 1: key1,user1: external user key key1 provided multiple times" in proc.stdout
+    assert "line 4: KEY1,user4: external user key KEY1 provided multiple times" in proc.stdout
+    assert links(db) == {
+        "key1": None,
+        "key2": "user2",
+        "key3": "user3",
+        "key4": None,
+        "key5": "user5",
+    }

@@ -21,17 +21,10 @@ from fixtures_registrar import (
     program_enrollments,
 )
 
-# Registers enroll_cmds when the CLI does not list it yet; a no-op once it does.
-RUNNER = (
-    "import sys, enrolldb.cli as c; from enrolldb.cli import enroll_cmds; "
-    "c.COMMAND_MODULES = c.COMMAND_MODULES if enroll_cmds in c.COMMAND_MODULES "
-    "else (*c.COMMAND_MODULES, enroll_cmds); sys.exit(c.main(sys.argv[1:]))"
-)
-
 
 def cli(dsn: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", RUNNER, "--dsn", dsn, *args],
+        [sys.executable, "-m", "enrolldb", "--dsn", dsn, *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -127,3 +120,115 @@ def test_refused_runs_write_nothing(db: Conn, db_dsn: str, tmp_path: Path) -> No
     assert done.returncode == 2
     assert "does not exist" in done.stderr
     assert program_enrollments(db, PROGRAM_A) == []
+
+
+def test_course_staff_accepts_only_true_false_or_empty(db: Conn, db_dsn: str) -> None:
+    catalog(db)
+    done = cli(
+        db_dsn,
+        "enroll-courses",
+        str(PROGRAM_A),
+        COURSE,
+        "-",
+        stdin="ann,active,TRUE\nbea,active,yes\ncid,active,1\ndee,active, \n",
+    )
+    assert done.returncode == 2, done
+    assert (
+        "line 2: 'yes' is not a valid course_staff: write true, false, or leave it empty"
+        in done.stderr
+    )
+    assert "line 3: '1' is not a valid course_staff" in done.stderr
+    assert "line 1" not in done.stderr and "line 4" not in done.stderr
+    assert "nothing was written" in done.stderr
+    assert program_enrollments(db, PROGRAM_A) == []
+
+
+def test_dry_run_reports_and_rolls_back(db: Conn, db_dsn: str) -> None:
+    catalog(db)
+    stdin = f"ann,enrolled,{CURRICULUM_A}\nbea,bogus,{CURRICULUM_A}\ncid,pending,{CURRICULUM_A}\n"
+    done = cli(db_dsn, "enroll", str(PROGRAM_A), "-", "--dry-run", "--chunk-size", "2", stdin=stdin)
+    assert done.returncode == 1, done
+    assert done.stdout.startswith("DRY RUN: every change was rolled back")
+    assert "3 of 3 requests done, 2 chunk(s)" in done.stdout
+    assert "  enrolled: 1" in done.stdout and "  pending: 1" in done.stdout
+    assert "line 2: bea,bogus," in done.stdout and ": invalid-status" in done.stdout
+    assert program_enrollments(db, PROGRAM_A) == []
+    history = db.execute(
+        "SELECT count(*) FROM enrolldb.program_enrollments_historicalprogramenrollment"
+    ).fetchone()
+    assert history == (0,)
+
+    done = cli(
+        db_dsn, "enroll-courses", str(PROGRAM_A), COURSE, "-", "--dry-run", stdin="a,active\n"
+    )
+    assert done.returncode == 1, done
+    assert "not-in-program" in done.stdout and "DRY RUN" in done.stdout
+
+
+def test_rerunning_an_applied_file_exits_0(db: Conn, db_dsn: str, tmp_path: Path) -> None:
+    catalog(db)
+    csv_file = tmp_path / "enroll.csv"
+    csv_file.write_text(
+        f"external_user_key,status,curriculum_uuid\nann,enrolled,{CURRICULUM_A}\n"
+        f"bea,pending,{CURRICULUM_A}\n",
+        encoding="utf-8",
+    )
+    first = cli(db_dsn, "enroll", str(PROGRAM_A), str(csv_file))
+    assert first.returncode == 0, first
+    again = cli(db_dsn, "enroll", str(PROGRAM_A), str(csv_file), "--format", "json")
+    assert again.returncode == 0, again
+    report = json.loads(again.stdout)
+    assert report["counts"] == {"enrolled": 1, "pending": 1}
+    assert report["failures"] == []
+    assert [row[3] for row in program_enrollments(db, PROGRAM_A)] == ["enrolled", "pending"]
+
+
+def test_wrong_header_and_refusals_in_json(db: Conn, db_dsn: str) -> None:
+    catalog(db)
+    done = cli(
+        db_dsn,
+        "enroll",
+        str(PROGRAM_A),
+        "-",
+        "--format",
+        "json",
+        stdin=f"key,status,curriculum\nann,enrolled,{CURRICULUM_A}\n",
+    )
+    assert done.returncode == 2, done
+    report = json.loads(done.stdout)
+    assert report["complete"] is False
+    assert "expected 'external_user_key,status,curriculum_uuid'" in report["error"]
+
+    done = cli(
+        db_dsn,
+        "enroll-courses",
+        str(PROGRAM_A),
+        "course-v1:no+such+run",
+        "-",
+        "--format",
+        "json",
+        stdin="ann,active\n",
+    )
+    assert done.returncode == 2, done
+    report = json.loads(done.stdout)
+    assert "does not exist" in report["error"] and report["complete"] is False
+    assert report["done"] == 0 and report["failures"] == []
+
+
+def test_lines_not_applied_are_written_back_as_csv(db: Conn, db_dsn: str, tmp_path: Path) -> None:
+    catalog(db)
+    failed = tmp_path / "failed.csv"
+    done = cli(
+        db_dsn,
+        "enroll",
+        str(PROGRAM_A),
+        "-",
+        "--failed-csv",
+        str(failed),
+        stdin=f'ann,enrolled,{CURRICULUM_A}\n"#bea",bogus\n',
+    )
+    assert done.returncode == 1, done
+    assert 'line 2: "#bea",bogus: invalid-status' in done.stdout
+    assert failed.read_text(encoding="utf-8") == (
+        'external_user_key,status,curriculum_uuid\n"#bea",bogus\n'
+    )

@@ -54,25 +54,25 @@ class KeyIndex:
     chunk_size: int
     count: int = 0
     digests: array[int] = field(default_factory=lambda: array("q"))
-    _pending: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
 
     def add(self, key: str) -> None:
         """Record the next line's key (as the caller spelled it)."""
         self.count += 1
-        self._pending.append(key)
-        if len(self._pending) >= KEY_BATCH and self.count > self.chunk_size:
+        self.pending.append(key)
+        if len(self.pending) >= KEY_BATCH and self.count > self.chunk_size:
             self._flush()
 
     def _flush(self) -> None:
-        if self._pending:
-            comparable = comparable_keys(self.connection(), self._pending)
+        if self.pending:
+            comparable = comparable_keys(self.connection(), self.pending)
             self.digests.extend(_digest(key) for key in comparable)
-            self._pending.clear()
+            self.pending.clear()
 
     def plan(self) -> Plan:
         """Finish pass 1: which hashes occur more than once, and where each last occurs."""
         if self.count <= self.chunk_size:
-            self._pending.clear()
+            self.pending.clear()
             return Plan(self.count, None, {})
         self._flush()
         repeated: set[int] = set()

@@ -103,7 +103,8 @@ def open_source(path: str) -> Iterator[Source]:
 
 
 def _normalised(fields: Sequence[str]) -> tuple[str, ...]:
-    return tuple(f.strip().lower() for f in fields)
+    """Column names as compared: ``External User Key`` is ``external_user_key``."""
+    return tuple("_".join(f.strip().lower().replace("-", " ").split()) for f in fields)
 
 
 def csv_records(
@@ -114,9 +115,9 @@ def csv_records(
     Lines end with ``\\n``, ``\\r\\n`` or ``\\r`` and each is parsed on its own with the csv
     module (quoting works within a line; a quoted field cannot span lines). A UTF-8 BOM,
     blank lines and lines whose first non-blank character is ``#`` are skipped, and so is a
-    first line equal to one of the layout's headers (compared stripped and lower-cased); a
-    first line that names a known column otherwise is a wrong header, and refused. Fields are
-    not stripped: the database canonicalises keys and reports bad ones. Problems go to
+    first line equal to the layout's header (compared case-insensitively, spaces or hyphens
+    standing for underscores); a first line that names a known column otherwise is a wrong
+    header, and refused. Fields are not stripped: the database canonicalises keys and reports bad ones. Problems go to
     ``problems`` and the line is skipped.
     """
     header_possible = True
