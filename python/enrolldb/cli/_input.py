@@ -117,8 +117,8 @@ def csv_records(
     blank lines and lines whose first non-blank character is ``#`` are skipped, and so is a
     first line equal to the layout's header (compared case-insensitively, spaces or hyphens
     standing for underscores); a first line that names a known column otherwise is a wrong
-    header, and refused. Fields are not stripped: the database canonicalises keys and reports bad ones. Problems go to
-    ``problems`` and the line is skipped.
+    header, and refused. Fields are not stripped: the database canonicalises keys and reports
+    bad ones. Problems go to ``problems`` and the line is skipped.
     """
     header_possible = True
     number = 0
