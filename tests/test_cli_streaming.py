@@ -9,7 +9,7 @@ memory flat (the measured numbers are in the commit that introduced it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -23,6 +23,27 @@ from enrolldb.cli._input import Problems
 from enrolldb.cli._spool import ResultSpool
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+Send = Callable[[Conn, Sequence[str]], list[tuple[str, dict[str, Any]]]]
+
+
+def bulk(
+    read: Callable[[Problems], Iterable[str]], send: Send, size: int, dsn: str, *, dry_run: bool
+) -> BulkRun[str]:
+    """A run whose items are keys."""
+    return BulkRun(
+        command="test",
+        read=read,
+        key=lambda key: key,
+        send=send,
+        chunk_size=size,
+        dry_run=dry_run,
+        dsn=dsn,
+        source="test input",
+        empty="nothing",
+        progress="testing",
+    )
 
 
 def no_database() -> Conn:
@@ -83,24 +104,13 @@ def test_pass_two_sends_the_first_chunk_before_reading_the_rest(db_dsn: str) -> 
     pulled_at_send: list[int] = []
     sent: list[list[str]] = []
 
-    def send(conn: Conn, chunk: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    def send(conn: Conn, chunk: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         pulled_at_send.append(reads[-1])
         sent.append(list(chunk))
         return [("ok", {"key": key}) for key in chunk]
 
     with ExitStack() as stack:
-        outcome = BulkRun(
-            command="test",
-            read=read,
-            key=lambda key: key,
-            send=send,
-            chunk_size=size,
-            dry_run=True,
-            dsn=db_dsn,
-            source="test input",
-            empty="nothing",
-            progress="testing",
-        ).run(stack)
+        outcome = bulk(read, send, size, db_dsn, dry_run=True).run(stack)
         assert len(reads) == 2, "read twice: once to check, once to send"
         assert pulled_at_send[0] <= size + 1, "the first chunk went before the rest was read"
         assert any({"key3", "KEY3"} <= set(chunk) for chunk in sent)
@@ -114,22 +124,11 @@ def test_a_bad_line_refuses_before_anything_is_sent(db_dsn: str) -> None:
         problems.add("line 2: bad")
         yield "key3"
 
-    def send(conn: Conn, chunk: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    def send(conn: Conn, chunk: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         raise AssertionError("sent although the input was refused")
 
     with ExitStack() as stack, pytest.raises(Refused) as refused:
-        BulkRun(
-            command="test",
-            read=read,
-            key=lambda key: key,
-            send=send,
-            chunk_size=1,
-            dry_run=False,
-            dsn=db_dsn,
-            source="test input",
-            empty="nothing",
-            progress="testing",
-        ).run(stack)
+        bulk(read, send, 1, db_dsn, dry_run=False).run(stack)
     assert refused.value.messages == ["line 2: bad"]
 
 
@@ -140,22 +139,11 @@ def test_a_file_that_changes_between_the_passes_stops_the_run(db_dsn: str) -> No
         passes.append(1)
         yield from ["key1", "key2"] if len(passes) == 1 else ["key1", "key2", "key3"]
 
-    def send(conn: Conn, chunk: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    def send(conn: Conn, chunk: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
         return [("ok", {"key": key}) for key in chunk]
 
     with ExitStack() as stack:
-        outcome = BulkRun(
-            command="test",
-            read=read,
-            key=lambda key: key,
-            send=send,
-            chunk_size=5,
-            dry_run=True,
-            dsn=db_dsn,
-            source="test input",
-            empty="nothing",
-            progress="testing",
-        ).run(stack)
+        outcome = bulk(read, send, 5, db_dsn, dry_run=True).run(stack)
     assert outcome.stopped == "test input changed while it was being read; run it again"
 
 
