@@ -309,18 +309,15 @@ def _run(args: argparse.Namespace, command: Command) -> int:
                 progress="writing",
             )
             outcome = bulk.run(stack)
-        except Refused as exc:
-            return report_refusal(
-                command.name,
-                exc.messages,
-                json_output=json_output,
-                conclusion=NOTHING_WRITTEN,
-                **context,
+        except (Refused, OSError) as exc:
+            messages = (
+                exc.messages
+                if isinstance(exc, Refused)
+                else [f"cannot read {args.file}: {exc.strerror or one_line(exc)}"]
             )
-        except OSError as exc:
             return report_refusal(
                 command.name,
-                [f"cannot read {args.file}: {exc.strerror or one_line(exc)}"],
+                messages,
                 json_output=json_output,
                 conclusion=NOTHING_WRITTEN,
                 **context,
