@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Program enrollments enforced by PostgreSQL. "
         "`enrolldb COMMAND --help` describes each command.",
         epilog=DSN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--dsn", help=DSN_HELP)

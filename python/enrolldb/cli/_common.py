@@ -45,7 +45,7 @@ DSN_HELP = (
 
 #: Said at the end of every command's ``--help``.
 DSN_EPILOG = (
-    "The server comes from --dsn (accepted before or after the command name), else "
+    "The server comes from --dsn (accepted before or after the command name), else\n"
     "DATABASE_URL, else the libpq PG* variables, else 127.0.0.1:5432 as postgres."
 )
 

@@ -97,7 +97,9 @@ def register(subparsers: Subparsers) -> None:
         description=(
             "Report pending migrations, API functions out of date with sql/functions, every\n"
             "violation found by enrolldb.check_integrity(), and (as information) the learners\n"
-            "holding program course enrollments for one course in two programs.\n\n"
+            "holding program course enrollments for one course in two programs. It only\n"
+            "reads; a member of enrolldb_readonly may run it (the checks that need the schema\n"
+            "owner are skipped, and the report says so).\n\n"
             "Exit codes: 0 healthy; 1 problems found; 2 the check could not run."
         ),
     )

@@ -365,7 +365,6 @@ def _print_json(
 ) -> None:
     head = {
         **context,
-        "program_uuid": args.program_uuid,
         "requests": outcome.total,
         "done": outcome.done,
         "counts": dict(sorted(outcome.counts.items())),

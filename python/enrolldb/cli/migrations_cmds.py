@@ -47,7 +47,8 @@ def register(subparsers: Subparsers) -> None:
         description=(
             "List the applied and the pending migrations, and the API functions whose deployed\n"
             "definition differs from sql/functions (a hand edit, or a new version not yet\n"
-            "migrated).\n\n"
+            "migrated). It only reads: a database never migrated is reported as not migrated\n"
+            "and left without a new relation.\n\n"
             "Exit codes: 0 up to date; 1 something pending or out of date; 2 error."
         ),
     )
