@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from enrolldb.cli._common import Subparsers, add_command, add_format_option
+from enrolldb.cli._common import EXIT_FAILED, EXIT_OK, Subparsers, add_command, add_format_option
 from enrolldb.dsn import resolve_dsn
 from enrolldb.linking import MatriculationResult, matriculate_learner
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         _print_json(args, results)
     else:
         _print_text(args, results)
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _print_json(args: argparse.Namespace, results: list[MatriculationResult]) -> None:
