@@ -13,7 +13,7 @@ need the whole file; neither needs the whole file *in memory*:
 - **Pass 2** (:func:`iter_chunks`) reads the lines again and yields chunks in input order.
   A line whose hash occurs more than once waits until the last line with that hash has been
   read and then joins the chunk together with the others. Two different keys with the same
-  hash (about one chance in 10^7 for a million lines) merely share a chunk, which changes
+  hash (about one chance in 30 million for a million lines) merely share a chunk, which changes
   nothing: the database still compares the keys themselves.
 
 Memory: 8 bytes per line, plus the lines of duplicated keys between their first and last

@@ -241,36 +241,18 @@ def _lines(source: Source, command: Command, problems: Problems) -> Iterator[Lin
 
 def _sender(args: argparse.Namespace, command: Command, program: UUID) -> Sender[Line]:
     def send(conn: psycopg.Connection[Any], chunk: Sequence[Line]) -> list[tuple[str, Any]]:
+        # The request fields are the CSV columns: external_user_key, status and the third.
+        requests = [
+            dict(zip(command.header, (x.external_user_key, x.status, x.extra), strict=True))
+            for x in chunk
+        ]
         if command is ENROLL:
             outcomes = write_program_enrollments(
-                conn,
-                program,
-                [
-                    {
-                        "external_user_key": x.external_user_key,
-                        "status": x.status,
-                        "curriculum_uuid": x.extra,
-                    }
-                    for x in chunk
-                ],
-                create=args.create,
-                update=args.update,
+                conn, program, requests, create=args.create, update=args.update
             )
         else:
             outcomes = write_program_course_enrollments(
-                conn,
-                program,
-                args.course_key,
-                [
-                    {
-                        "external_user_key": x.external_user_key,
-                        "status": x.status,
-                        "course_staff": x.extra,
-                    }
-                    for x in chunk
-                ],
-                create=args.create,
-                update=args.update,
+                conn, program, args.course_key, requests, create=args.create, update=args.update
             )
         # The outcomes are keyed by the key as spelled: two lines with the very same
         # spelling get the same answer (the database says `duplicated` for both).
