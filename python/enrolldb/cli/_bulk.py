@@ -58,10 +58,14 @@ class Connection:
         if self._conn is None:
             # Autocommit: each chunk is its own committed transaction. Dry run: one
             # transaction for everything (each call inside it under a savepoint), rolled back.
+            # prepare_threshold=None: the same call runs once per chunk, and psycopg would
+            # prepare it server-side from the sixth on, which a transaction-pooling PgBouncer
+            # cannot carry from one transaction to the next.
             self._conn = psycopg.connect(
                 resolve_dsn(self.dsn),
                 autocommit=not self.dry_run,
                 application_name=f"enrolldb {self.command}",
+                prepare_threshold=None,
             )
         return self._conn
 
