@@ -611,7 +611,7 @@ def test_a_header_that_is_not_the_expected_one_is_refused(
     proc = enrolldb(db_dsn, "link", PROGRAM, write_csv(tmp_path, f"{header}\nkey1,user1\n"))
     assert proc.returncode == 2, proc
     assert "line 1: a header line that is not the expected one" in proc.stderr
-    assert "expected 'external_user_key,lms_username' (or no header)" in proc.stderr
+    assert "expected 'external_user_key,lms_username' (or no header;" in proc.stderr
     assert snapshot(db) == before
 
 

@@ -149,7 +149,8 @@ def csv_records(
                 if layout.header_words.intersection(names):
                     problems.add(
                         f"line {number}: a header line that is not the expected one: "
-                        f"'{csv_line(fields)}'; expected '{layout.expected}' (or no header)"
+                        f"'{csv_line(fields)}'; expected '{layout.expected}' (or no header; "
+                        "if this line is data, put that header line before it)"
                     )
                     continue
             yield number, fields
