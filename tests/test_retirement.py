@@ -210,7 +210,7 @@ def readable_text(conn: Conn) -> str:
         "WHERE c.relnamespace = 'enrolldb'::regnamespace AND c.relkind IN ('r', 'v', 'm') "
         "AND pg_catalog.has_table_privilege(c.oid, 'SELECT') ORDER BY 1"
     ).fetchall()
-    parts = []
+    parts: list[str] = []
     for (table,) in tables:
         rows = conn.execute(
             sql.SQL("SELECT t::text FROM {} AS t").format(sql.SQL(table))

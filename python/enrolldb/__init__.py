@@ -9,12 +9,16 @@ import logging
 
 from enrolldb.errors import (
     ActiveCourseEnrollmentTakenError,
+    CallInterruptedError,
+    ConnectionTerminatedError,
     CourseEnrollmentMismatchError,
     DuplicateExternalKeyError,
     EnrollDBError,
     InvalidArgumentError,
+    LockTimeoutError,
     NullArgumentError,
     SchemaRuleViolation,
+    StatementTimeoutError,
     TransientConflictError,
     UnknownUserError,
     WaitingLearnerActiveCourseError,
@@ -47,10 +51,13 @@ logging.getLogger("enrolldb").addHandler(logging.NullHandler())
 
 __all__ = [
     "ActiveCourseEnrollmentTakenError",
+    "CallInterruptedError",
+    "ConnectionTerminatedError",
     "CourseEnrollmentMismatchError",
     "DuplicateExternalKeyError",
     "EnrollDBError",
     "InvalidArgumentError",
+    "LockTimeoutError",
     "LinkResult",
     "MatriculationResult",
     "MigrationStatus",
@@ -58,6 +65,7 @@ __all__ = [
     "ProgramCourseEnrollmentRequest",
     "ProgramEnrollmentRequest",
     "SchemaRuleViolation",
+    "StatementTimeoutError",
     "TransientConflictError",
     "UnknownUserError",
     "Violation",

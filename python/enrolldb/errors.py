@@ -76,6 +76,28 @@ class TransientConflictError(EnrollDBError):
     retries; the call changed nothing and may be tried again later."""
 
 
+class CallInterruptedError(EnrollDBError):
+    """The server stopped the call before it finished; nothing of it was applied (the call's
+    transaction, or savepoint on a non-autocommit connection, was rolled back). Not retried
+    by the client: the caller chose the limit, or the session is gone."""
+
+
+class StatementTimeoutError(CallInterruptedError, TimeoutError):
+    """``statement_timeout`` fired, or the statement was cancelled (SQLSTATE 57014). The
+    connection stays usable; the call may be tried again."""
+
+
+class LockTimeoutError(CallInterruptedError, TimeoutError):
+    """``lock_timeout`` fired while the call waited for a row or table lock (SQLSTATE
+    55P03). The connection stays usable; the call may be tried again."""
+
+
+class ConnectionTerminatedError(CallInterruptedError, ConnectionError):
+    """The server ended the session during the call: ``pg_terminate_backend``, a server
+    shutdown or an idle-session timeout (SQLSTATE 57P01, 57P02, 57P03, 57P05). The
+    connection is closed; open a new one and try again."""
+
+
 #: Constraint name -> exception class, checked before the SQLSTATE fallbacks.
 CONSTRAINT_ERRORS: dict[str, type[EnrollDBError]] = {
     "programcourseenrollment_active_course_enrollment_uq": ActiveCourseEnrollmentTakenError,
@@ -91,6 +113,12 @@ SQLSTATE_ERRORS: dict[str, type[EnrollDBError]] = {
     "22023": InvalidArgumentError,
     "40001": TransientConflictError,
     "40P01": TransientConflictError,
+    "57014": StatementTimeoutError,
+    "55P03": LockTimeoutError,
+    "57P01": ConnectionTerminatedError,
+    "57P02": ConnectionTerminatedError,
+    "57P03": ConnectionTerminatedError,
+    "57P05": ConnectionTerminatedError,
 }
 
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
