@@ -308,3 +308,15 @@ def test_migration_re_retires_keys_retired_by_0_1_0(empty_db_dsn: str) -> None:
         assert enrolldb.retire_user(conn, alice) is True
         assert pe(conn, pe_id).external_user_key == new_key  # already retired
         assert integrity(conn) == []
+
+
+def test_retire_without_a_salt_refuses_and_changes_nothing(db: Conn) -> None:
+    add_course(db, C1)
+    alice = add_user(db, "alice")
+    pe_id, _ = add_realized(db, add_program(db), "GT-NOSALT", alice, [C1])
+    db.execute("DELETE FROM enrolldb.retirement_salt")
+    before = state(db)
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="retirement_salt"):
+        enrolldb.retire_user(db, alice)
+    assert state(db) == before
+    assert pe(db, pe_id).external_user_key == "GT-NOSALT"

@@ -33,6 +33,14 @@ BEGIN
         RETURN FALSE;
     END IF;
 
+    IF NOT EXISTS (SELECT FROM enrolldb.retirement_salt) THEN
+        RAISE EXCEPTION 'retire_user: enrolldb.retirement_salt has no row, so no key can be retired'
+            USING
+                ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = 'Insert a new random salt (the migration made one); keys retired before '
+                'keep their retired form.';
+    END IF;
+
     -- Idempotent: an enrollment retired before keeps its retired key. Any other key is
     -- retired, whatever it looks like (one that a registrar wrote starting with
     -- retired_external_key_ included). The digest covers the enrollment id, so one key
