@@ -291,6 +291,11 @@ def test_public_executes_no_function(db: Conn) -> None:
     assert offenders == {}
 
 
+def test_no_default_privileges_are_relied_on(db: Conn) -> None:
+    """docs/design.md: each file revokes EXECUTE itself; no ALTER DEFAULT PRIVILEGES."""
+    assert db.execute("SELECT count(*) FROM pg_catalog.pg_default_acl").fetchone() == (0,)
+
+
 def test_api_functions_are_security_definer_with_pinned_search_path(db: Conn) -> None:
     api = granted_to(db, APP) - KEY_HELPERS
     assert api >= API_FUNCTIONS
