@@ -15,6 +15,7 @@ import psycopg
 import psycopg.errors
 import pytest
 
+import enrolldb
 from scenario import (
     Conn,
     add_course,
@@ -134,3 +135,18 @@ def test_app_may_call_it_readonly_may_not(db: Conn, connect: Any, world: dict[st
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         link_json(readonly, world["program"], '{"K2": "bob"}')
     assert pe(db, world["k2"]).user_id is None
+
+
+def test_long_keys_and_usernames_get_their_per_learner_errors(
+    db: Conn, world: dict[str, Any]
+) -> None:
+    """Item 9: no input reaches a column's length limit before validation."""
+    long_key, long_name = "K" * 256, "u" * 151
+    got = link_json(db, world["program"], f'{{"{long_key}": "alice", "K1": "{long_name}"}}')
+    assert got == {
+        long_key: f"Invalid external user key {long_key}",
+        "K1": f"No user found with username {long_name}",
+    }
+    with pytest.raises(enrolldb.InvalidArgumentError) as exc:
+        enrolldb.link_program_enrollments(db, "not-a-uuid", {"K1": "alice"})
+    assert exc.value.sqlstate == "22P02"

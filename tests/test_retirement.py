@@ -320,3 +320,21 @@ def test_retire_without_a_salt_refuses_and_changes_nothing(db: Conn) -> None:
         enrolldb.retire_user(db, alice)
     assert state(db) == before
     assert pe(db, pe_id).external_user_key == "GT-NOSALT"
+
+
+@pytest.mark.parametrize("bad", [2**31, -(2**31) - 1])
+def test_ids_outside_integer_get_the_documented_error(db: Conn, bad: int) -> None:
+    """Item 9 for unlink and retire: the cast to integer refuses before the function runs;
+    the client maps it to InvalidArgumentError (docs/errors.md, 22003)."""
+    before = state(db)
+    with pytest.raises(enrolldb.InvalidArgumentError) as exc:
+        enrolldb.unlink_program_enrollment(db, bad)
+    assert exc.value.sqlstate == "22003"
+    with pytest.raises(enrolldb.InvalidArgumentError) as exc:
+        enrolldb.retire_user(db, bad)
+    assert exc.value.sqlstate == "22003"
+    with pytest.raises(enrolldb.InvalidArgumentError) as exc:
+        enrolldb.unlink_program_enrollment(db, 2**31 - 1)  # in range, no such row
+    assert exc.value.sqlstate == "22023"
+    assert enrolldb.retire_user(db, 2**31 - 1) is False
+    assert state(db) == before

@@ -38,7 +38,8 @@ class NullArgumentError(EnrollDBError, ValueError):
 
 class InvalidArgumentError(EnrollDBError, ValueError):
     """A whole-call argument was malformed: arrays of different lengths, a JSON value of the
-    wrong type, an unknown program or course (SQLSTATE 22023)."""
+    wrong type, an unknown program or course (SQLSTATE 22023); or an argument the call's
+    casts refused: a uuid that is not one (22P02), an id outside ``integer`` (22003)."""
 
 
 class UnknownUserError(EnrollDBError, LookupError):
@@ -111,6 +112,10 @@ CONSTRAINT_ERRORS: dict[str, type[EnrollDBError]] = {
 SQLSTATE_ERRORS: dict[str, type[EnrollDBError]] = {
     "22004": NullArgumentError,
     "22023": InvalidArgumentError,
+    # Casts of the client's arguments, before the function runs: a program uuid that is not
+    # a UUID, an id outside the integer range.
+    "22P02": InvalidArgumentError,
+    "22003": InvalidArgumentError,
     "40001": TransientConflictError,
     "40P01": TransientConflictError,
     "57014": StatementTimeoutError,
