@@ -16,6 +16,7 @@ Run: ``make stress`` (about a minute on a scratch database), ``make stress SEED=
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import sys
@@ -30,6 +31,7 @@ from typing import Any, ClassVar
 import psycopg
 
 import enrolldb
+from enrolldb.calls import run_call
 
 ORGS = ("GTx", "MITx")
 COURSES = ("course-v1:GTx+S1+2024", "course-v1:GTx+S2+2024", "course-v1:GTx+S3+2024")
@@ -222,12 +224,16 @@ class Worker:
     def op_link(self) -> list[str]:
         program = self.program()
         pairs = [(key, self.rng.choice((*USERS, "nobody"))) for key in self.keys()]
-        if self.rng.random() < 0.2:  # the Django contract (jsonb), one pair per key
-            errors = enrolldb.link_program_enrollments(self.conn, program, dict(pairs))
+        form = self.rng.random()
+        if form < 0.3:  # the Django contract: jsonb (a dict) or json (may repeat a key)
+            if form < 0.15:
+                errors = enrolldb.link_program_enrollments(self.conn, program, dict(pairs))
+            else:
+                errors = self.link_json(program, pairs)
             for key, error in errors.items():
                 if not LINK_ERRORS.match(error):
                     self.unexpected.append(f"link_program_enrollments {key!r} -> {error}")
-            return ["failed" if errors else "ok"]
+            return [f"json {'failed' if errors else 'ok'}"]
         labels = []
         for result in enrolldb.link(self.conn, program, pairs):
             good = (result.result in ("linked", "relinked") and result.error is None) or (
@@ -237,6 +243,20 @@ class Worker:
                 self.unexpected.append(f"link {result}")
             labels.append(_label(result.result, result.error))
         return labels
+
+    def link_json(self, program: uuid.UUID, pairs: list[tuple[str, str]]) -> dict[str, str]:
+        """The json overload, with the object written by hand so a key may repeat."""
+        text = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(u)}" for k, u in pairs) + "}"
+
+        def call(cur: psycopg.Cursor[Any]) -> dict[str, str]:
+            cur.execute(
+                "SELECT enrolldb.link_program_enrollments(%s::uuid, %s::json)", (program, text)
+            )
+            row = cur.fetchone()
+            assert row is not None
+            return {str(k): str(v) for k, v in row[0].items()}
+
+        return run_call(self.conn, call)
 
     def op_unlink(self) -> list[str]:
         program = self.program()
