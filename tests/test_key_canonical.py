@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 import enrolldb
-from enrolldb.migrate import load_migrations, migrate, status, yoyo_backend
+from enrolldb.migrate import migrate, status
 from scenario import (
     ORG,
     Conn,
@@ -30,8 +30,8 @@ from scenario import (
     integrity,
     pe,
 )
+from test_retirement import THIS_MIGRATION, migrate_before_0008
 
-THIS_MIGRATION = "0008_invisible_key_characters_and_private_retirement"
 C1 = "course-v1:GTx+KEY1+2024"
 
 #: Unicode 14.0.0, PropList.txt: White_Space.
@@ -192,14 +192,6 @@ def test_every_api_function_treats_marked_keys_as_one_learner(db: Conn) -> None:
 
 
 # --- existing rows: canonicalised by the migration, or a clear refusal -------------------------
-
-
-def migrate_before_0008(dsn: str) -> None:
-    migrations = load_migrations()
-    with yoyo_backend(dsn) as backend, backend.lock():
-        pending = backend.to_apply(migrations)
-        earlier = [m for m in pending if m.id < THIS_MIGRATION]
-        backend.apply_migrations_only(pending.__class__(earlier))
 
 
 def test_migration_canonicalises_keys_with_invisible_ends(empty_db_dsn: str) -> None:
