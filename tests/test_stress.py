@@ -19,8 +19,12 @@ def seed() -> int:
 
 
 def test_short_stress_run_is_clean(db_dsn: str) -> None:
-    report = run(db_dsn, seed=seed(), workers=3, calls_per_worker=120)
-    assert report.ok, report.summary()
+    chosen = seed()
+    report = run(db_dsn, seed=chosen, workers=3, calls_per_worker=120)
+    assert report.ok, (
+        f"{report.summary()}\nreplay this run: STRESS_SEED={chosen} make pytest "
+        "PYTEST_ARGS=tests/test_stress.py"
+    )
     assert report.calls == 360
     # Every call is accounted for by its operation, and the run did real work.
     assert sum(n for k, n in report.outcomes.items() if k.startswith("calls ")) == 360
