@@ -54,6 +54,16 @@ def key_variants(key: str) -> list[str]:
 
 KEYS = [v for k in BASE_KEYS for v in key_variants(k)]
 
+#: The API functions the workers call: every history row must name one of them.
+API_FUNCTIONS = (
+    "link_program_enrollments",
+    "matriculate_learner",
+    "unlink_program_enrollment",
+    "retire_user",
+    "write_program_enrollments",
+    "write_program_course_enrollments",
+)
+
 #: Documented per-learner failures of linking and matriculation (docs/errors.md).
 LINK_ERRORS = re.compile(
     r"^(Invalid external user key .*"
@@ -355,6 +365,13 @@ def check_world(conn: psycopg.Connection[Any]) -> list[str]:
             "- 'history_change_reason' ORDER BY t.id"
         ).fetchall()
         problems += [f"{live} id={r[0]}: not its latest history row" for r in rows]
+        # Every change was made by an API call, and says which one.
+        reasons = conn.execute(
+            f"SELECT DISTINCT history_change_reason FROM enrolldb.{hist} "
+            "WHERE history_change_reason IS NULL OR NOT (history_change_reason = ANY(%s))",
+            (list(API_FUNCTIONS),),
+        ).fetchall()
+        problems += [f"{hist}: change reason {r[0]!r}" for r in reasons]
     return problems
 
 
