@@ -38,7 +38,8 @@ class NullArgumentError(EnrollDBError, ValueError):
 
 class InvalidArgumentError(EnrollDBError, ValueError):
     """A whole-call argument was malformed: arrays of different lengths, a JSON value of the
-    wrong type, an unknown program or course (SQLSTATE 22023)."""
+    wrong type, an unknown program or course (SQLSTATE 22023); or an argument the call's
+    casts refused: a uuid that is not one (22P02), an id outside ``integer`` (22003)."""
 
 
 class UnknownUserError(EnrollDBError, LookupError):
@@ -76,6 +77,28 @@ class TransientConflictError(EnrollDBError):
     retries; the call changed nothing and may be tried again later."""
 
 
+class CallInterruptedError(EnrollDBError):
+    """The server stopped the call before it finished; nothing of it was applied (the call's
+    transaction, or savepoint on a non-autocommit connection, was rolled back). Not retried
+    by the client: the caller chose the limit, or the session is gone."""
+
+
+class StatementTimeoutError(CallInterruptedError, TimeoutError):
+    """``statement_timeout`` fired, or the statement was cancelled (SQLSTATE 57014). The
+    connection stays usable; the call may be tried again."""
+
+
+class LockTimeoutError(CallInterruptedError, TimeoutError):
+    """``lock_timeout`` fired while the call waited for a row or table lock (SQLSTATE
+    55P03). The connection stays usable; the call may be tried again."""
+
+
+class ConnectionTerminatedError(CallInterruptedError, ConnectionError):
+    """The server ended the session during the call: ``pg_terminate_backend``, a server
+    shutdown or an idle-session timeout (SQLSTATE 57P01, 57P02, 57P03, 57P05). The
+    connection is closed; open a new one and try again."""
+
+
 #: Constraint name -> exception class, checked before the SQLSTATE fallbacks.
 CONSTRAINT_ERRORS: dict[str, type[EnrollDBError]] = {
     "programcourseenrollment_active_course_enrollment_uq": ActiveCourseEnrollmentTakenError,
@@ -89,8 +112,18 @@ CONSTRAINT_ERRORS: dict[str, type[EnrollDBError]] = {
 SQLSTATE_ERRORS: dict[str, type[EnrollDBError]] = {
     "22004": NullArgumentError,
     "22023": InvalidArgumentError,
+    # Casts of the client's arguments, before the function runs: a program uuid that is not
+    # a UUID, an id outside the integer range.
+    "22P02": InvalidArgumentError,
+    "22003": InvalidArgumentError,
     "40001": TransientConflictError,
     "40P01": TransientConflictError,
+    "57014": StatementTimeoutError,
+    "55P03": LockTimeoutError,
+    "57P01": ConnectionTerminatedError,
+    "57P02": ConnectionTerminatedError,
+    "57P03": ConnectionTerminatedError,
+    "57P05": ConnectionTerminatedError,
 }
 
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})

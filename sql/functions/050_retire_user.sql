@@ -13,7 +13,6 @@ AS $$DECLARE
     v_change_reason text := pg_catalog.set_config(
         'enrolldb.history_change_reason', 'retire_user', TRUE
     );
-    v_salt text;
     v_pe_ids integer[];
 BEGIN
     IF p_user_id IS NULL THEN
@@ -34,17 +33,32 @@ BEGIN
         RETURN FALSE;
     END IF;
 
-    SELECT s.salt INTO STRICT v_salt FROM enrolldb.retirement_salt AS s;
+    IF NOT EXISTS (SELECT FROM enrolldb.retirement_salt) THEN
+        RAISE EXCEPTION 'retire_user: enrolldb.retirement_salt has no row, so no key can be retired'
+            USING
+                ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = 'Insert a new random salt (the migration made one); keys retired before '
+                'keep their retired form.';
+    END IF;
 
-    -- Idempotent: a key already retired is left as it is.
-    UPDATE enrolldb.program_enrollments_programenrollment AS pe
-    SET external_user_key = 'retired_external_key_' || pg_catalog.encode(
-        pg_catalog.sha256(pg_catalog.convert_to(v_salt || pe.external_user_key, 'UTF8')), 'hex'
+    -- Idempotent: an enrollment retired before keeps its retired key. Any other key is
+    -- retired, whatever it looks like (one that a registrar wrote starting with
+    -- retired_external_key_ included). The digest covers the enrollment id, so one key
+    -- retired on several enrollments (re-enrolment after a retirement, two programs of one
+    -- organization) gives distinct keys: no unique index and no waiting-learner row collides.
+    WITH newly AS (
+        INSERT INTO enrolldb.retired_program_enrollment (program_enrollment_id)
+        SELECT pe.id
+        FROM enrolldb.program_enrollments_programenrollment AS pe
+        WHERE pe.id = ANY(v_pe_ids) AND pe.external_user_key IS NOT NULL
+        ON CONFLICT ON CONSTRAINT retiredprogramenrollment_pk DO NOTHING
+        RETURNING program_enrollment_id
     )
-    WHERE
-        pe.id = ANY(v_pe_ids)
-        AND pe.external_user_key IS NOT NULL
-        AND pe.external_user_key NOT LIKE 'retired\_external\_key\_%';
+
+    UPDATE enrolldb.program_enrollments_programenrollment AS pe
+    SET external_user_key = enrolldb.retired_external_key(pe.id, pe.external_user_key)
+    FROM newly
+    WHERE pe.id = newly.program_enrollment_id;
 
     -- Every history row of these enrollments carries the retired key of the live row.
     UPDATE enrolldb.program_enrollments_historicalprogramenrollment AS h
@@ -65,9 +79,10 @@ $$;
 
 COMMENT ON FUNCTION enrolldb.retire_user(integer) IS
 'Replaces the external_user_key of every program enrollment of the user, in the live rows and '
-'in all their history rows, by retired_external_key_ followed by a salted sha256 hex digest, '
-'and forgets the user''s SSO identities. Returns whether the user had any program enrollment. '
-'Idempotent.';
+'in all their history rows, by retired_external_key_ followed by a salted sha256 hex digest '
+'unique to the enrollment (retired_external_key()), and forgets the user''s SSO identities. '
+'Returns whether the user had any program enrollment. Idempotent: an enrollment retired before '
+'is left as it is.';
 
 REVOKE ALL ON FUNCTION enrolldb.retire_user(integer) FROM public;
 GRANT EXECUTE ON FUNCTION enrolldb.retire_user(integer) TO enrolldb_app;
