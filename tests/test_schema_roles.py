@@ -33,6 +33,10 @@ KEY_HELPERS = {
     "enrolldb.comparable_external_key(text)",
 }
 
+#: Tables no role but the owner may read (SECURITY DEFINER code uses them): a role that can
+#: read a table can also hold locks on it, and the API waits on these tables' row locks.
+OWNER_ONLY_TABLES = {"learner_key_lock"}
+
 #: The API functions of SPEC §4 that exist at this stage (later issues add more).
 API_FUNCTIONS = {
     "enrolldb.check_integrity()",
@@ -149,7 +153,7 @@ def test_role_selects_every_table(db: Conn, connect: Any, role: str) -> None:
     seed(db)
     conn: Conn = connect(role=role)
     assert conn.execute("SELECT current_user").fetchone() == (role,)
-    for table in tables(db):
+    for table in sorted(set(tables(db)) - OWNER_ONLY_TABLES):
         conn.execute(sql.SQL("SELECT * FROM enrolldb.{}").format(sql.Identifier(table))).fetchall()
     assert conn.execute(
         "SELECT count(*) FROM enrolldb.program_enrollments_programcourseenrollment"
@@ -187,7 +191,8 @@ def test_role_cannot_write_any_table(db: Conn, connect: Any, role: str) -> None:
 
 
 def test_table_grants_in_the_catalog(db: Conn) -> None:
-    """Exactly SELECT for both roles, on every table; nothing for PUBLIC."""
+    """Exactly SELECT for both roles, on every table but the owner-only ones; nothing for
+    PUBLIC."""
     rows = db.execute(
         "SELECT c.relname, a.grantee::regrole::text, a.privilege_type "
         "FROM pg_catalog.pg_class AS c, LATERAL pg_catalog.aclexplode(c.relacl) AS a "
@@ -195,7 +200,9 @@ def test_table_grants_in_the_catalog(db: Conn) -> None:
         "AND a.grantee <> c.relowner"
     ).fetchall()
     got = {(r[0], r[1], r[2]) for r in rows}
-    expected = {(t, role, "SELECT") for t in tables(db) for role in (APP, READONLY)}
+    expected = {
+        (t, role, "SELECT") for t in set(tables(db)) - OWNER_ONLY_TABLES for role in (APP, READONLY)
+    }
     assert got == expected
 
 

@@ -10,7 +10,6 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET plan_cache_mode = force_custom_plan
 AS $$#variable_conflict use_column
 DECLARE
     -- The history triggers label every row this call writes with its name. Set in the
@@ -21,12 +20,22 @@ DECLARE
     );
     v_key text;
     v_pe_ids integer[];
-    v_pe_id integer;
-    v_error text;
+    v_failed integer[];
+    v_errors text[];
 BEGIN
     IF p_user_id IS NULL OR p_organization_key IS NULL OR p_external_user_key IS NULL THEN
         RAISE EXCEPTION 'matriculate_learner: no argument may be NULL'
             USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    -- Checked before anything reaches a varchar(255) column (which would say 22001).
+    IF pg_catalog.char_length(p_organization_key) > 255 THEN
+        RAISE EXCEPTION 'matriculate_learner: organization key longer than 255 characters'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_key := enrolldb.canonical_external_key(p_external_user_key);
+    IF NOT enrolldb.is_canonical_external_key(v_key) THEN
+        RAISE EXCEPTION 'Invalid external user key %', p_external_user_key
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF NOT EXISTS (SELECT FROM enrolldb.auth_user AS u WHERE u.id = p_user_id) THEN
         RAISE EXCEPTION 'matriculate_learner: no user with id=% exists', p_user_id
@@ -35,11 +44,12 @@ BEGIN
             TABLE = 'program_enrollments_learneridentity',
             SCHEMA = 'enrolldb';
     END IF;
-    v_key := enrolldb.canonical_external_key(p_external_user_key);
-    IF NOT enrolldb.is_canonical_external_key(v_key) THEN
-        RAISE EXCEPTION 'Invalid external user key %', p_external_user_key
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+
+    -- The learner key lock first, as every registrar write of the key takes it: a write that
+    -- committed before this point is seen by every statement below (READ COMMITTED takes a
+    -- snapshot per statement), and one that comes later waits for this transaction and then
+    -- sees the identity recorded here.
+    PERFORM enrolldb.lock_learner_key_rows(p_organization_key, ARRAY[pg_catalog.lower(v_key)]);
 
     -- Record (or move) the identity learned at this sign-in.
     INSERT INTO enrolldb.program_enrollments_learneridentity AS li (
@@ -50,7 +60,8 @@ BEGIN
     DO UPDATE SET user_id = excluded.user_id
     WHERE li.user_id <> excluded.user_id;
 
-    -- The waiting enrollments of this organization's programs with this key, locked in id order.
+    -- The waiting enrollments of this organization's programs with this key, locked in id
+    -- order (one probe of programenrollment_key_program_curriculum_uq).
     SELECT pg_catalog.array_agg(w.id ORDER BY w.id)
     INTO v_pe_ids
     FROM (
@@ -65,28 +76,43 @@ BEGIN
         ORDER BY pe.id
         FOR UPDATE OF pe
     ) AS w;
+    IF v_pe_ids IS NULL THEN
+        RETURN;
+    END IF;
 
-    -- Each enrollment is linked atomically, in id order: an enrollment sees the links of the
-    -- ones before it. A learner has one enrollment per program and curriculum, so this loop
-    -- runs a handful of times, never once per learner of a bulk operation.
-    FOREACH v_pe_id IN ARRAY COALESCE(v_pe_ids, '{}') LOOP
-        SELECT f.error INTO v_error
-        FROM enrolldb.link_locked(ARRAY[v_pe_id], ARRAY[v_pe_id], ARRAY[p_user_id]) AS f;
+    -- All of them in one pass, each its own unit (it succeeds or fails alone). This equals
+    -- linking them one by one in id order: they are all waiting (no relink, nothing is taken
+    -- from anyone), they lie in distinct (program, curriculum) pairs (the key is unique per
+    -- program and curriculum), and no two hold an active row for one course
+    -- (waitinglearneractivecourse_learner_course_uq: they share the organization and key),
+    -- so no enrollment's outcome depends on another's; inactive rows only point at what
+    -- the active ones give, whichever comes first.
+    SELECT
+        pg_catalog.array_agg(f.unit ORDER BY f.unit),
+        pg_catalog.array_agg(f.error ORDER BY f.unit)
+    INTO v_failed, v_errors
+    FROM enrolldb.link_locked(
+        v_pe_ids,
+        v_pe_ids,
+        pg_catalog.array_fill(p_user_id, ARRAY[pg_catalog.cardinality(v_pe_ids)])
+    ) AS f;
 
-        RETURN QUERY
-        SELECT pe.id, pe.program_uuid, v_error
-        FROM enrolldb.program_enrollments_programenrollment AS pe
-        WHERE pe.id = v_pe_id;
-        v_error := NULL;
-    END LOOP;
+    RETURN QUERY
+    SELECT pe.id, pe.program_uuid, f.error
+    FROM unnest(v_pe_ids) AS t (id)
+    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe ON t.id = pe.id
+    LEFT JOIN unnest(v_failed, v_errors) AS f (unit, error) ON t.id = f.unit
+    ORDER BY pe.id;
 END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.matriculate_learner(integer, text, text) IS
-'SSO sign-in: records the (organization, key) -> user identity and links every waiting program '
-'enrollment of the organization''s programs with that key (case-insensitive), in id order, each '
-'atomically. One row per enrollment attempted; error is NULL on success. Never aborts the '
-'caller''s transaction for a per-enrollment failure.';
+'SSO sign-in: takes the learner key lock of (organization, key), records the (organization, '
+'key) -> user identity and links every waiting program enrollment of the organization''s '
+'programs with that key (case-insensitive), in id order, each atomically. One row per '
+'enrollment attempted; error is NULL on success. Never aborts the caller''s transaction for a '
+'per-enrollment failure. A NULL argument: 22004; an unknown user: 23503; an invalid key or an '
+'organization key over 255 characters: 22023.';
 
 REVOKE ALL ON FUNCTION enrolldb.matriculate_learner(integer, text, text) FROM public;
 GRANT EXECUTE ON FUNCTION enrolldb.matriculate_learner(integer, text, text) TO enrolldb_app;
