@@ -20,8 +20,10 @@ DECLARE
     );
     v_key text;
     v_pe_ids integer[];
+    v_username text;
     v_failed integer[];
     v_errors text[];
+    v_ok integer[];
 BEGIN
     IF p_user_id IS NULL OR p_organization_key IS NULL OR p_external_user_key IS NULL THEN
         RAISE EXCEPTION 'matriculate_learner: no argument may be NULL'
@@ -37,7 +39,8 @@ BEGIN
         RAISE EXCEPTION 'Invalid external user key %', p_external_user_key
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NOT EXISTS (SELECT FROM enrolldb.auth_user AS u WHERE u.id = p_user_id) THEN
+    SELECT u.username INTO v_username FROM enrolldb.auth_user AS u WHERE u.id = p_user_id;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'matriculate_learner: no user with id=% exists', p_user_id
             USING ERRCODE = 'foreign_key_violation',
             CONSTRAINT = 'learneridentity_user_fk',
@@ -80,22 +83,118 @@ BEGIN
         RETURN;
     END IF;
 
+    -- The rest of the global lock order: the user, the enrollments' program course
+    -- enrollments (id order), the user's course enrollments for those courses (id order).
+    -- A waiting enrollment's rows point at no course enrollment.
+    PERFORM 1 FROM enrolldb.auth_user AS u WHERE u.id = p_user_id FOR NO KEY UPDATE;
+    PERFORM 1
+    FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+    WHERE pce.program_enrollment_id = ANY(v_pe_ids)
+    ORDER BY pce.id
+    FOR UPDATE;
+    PERFORM 1
+    FROM enrolldb.student_courseenrollment AS ce
+    WHERE
+        ce.user_id = p_user_id
+        AND ce.course_id IN (
+            SELECT pce.course_key
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            WHERE pce.program_enrollment_id = ANY(v_pe_ids)
+        )
+    ORDER BY ce.id
+    FOR UPDATE OF ce;
+
     -- All of them in one pass, each its own unit (it succeeds or fails alone). This equals
     -- linking them one by one in id order: they are all waiting (no relink, nothing is taken
     -- from anyone), they lie in distinct (program, curriculum) pairs (the key is unique per
     -- program and curriculum), and no two hold an active row for one course
     -- (waitinglearneractivecourse_learner_course_uq: they share the organization and key),
     -- so no enrollment's outcome depends on another's; inactive rows only point at what
-    -- the active ones give, whichever comes first.
+    -- the active ones give, whichever comes first. The reasons are those of linking (SPEC
+    -- 4.1, the texts of link_plan_errors) that a waiting enrollment and one user can meet:
+    -- the first per enrollment, the user collision first, then each course in course_key
+    -- order, its existence before its conflicts. One user's handful of rows: index probes,
+    -- a cached plan.
     SELECT
-        pg_catalog.array_agg(f.unit ORDER BY f.unit),
-        pg_catalog.array_agg(f.error ORDER BY f.unit)
+        pg_catalog.array_agg(f.pe_id ORDER BY f.pe_id),
+        pg_catalog.array_agg(f.message ORDER BY f.pe_id)
     INTO v_failed, v_errors
-    FROM enrolldb.link_locked(
-        v_pe_ids,
-        v_pe_ids,
-        pg_catalog.array_fill(p_user_id, ARRAY[pg_catalog.cardinality(v_pe_ids)])
+    FROM (
+        SELECT DISTINCT ON (e.pe_id)
+            e.pe_id,
+            e.message
+        FROM (
+            SELECT
+                pe.id AS pe_id,
+                ''::text AS course_key,
+                0 AS phase,
+                pg_catalog.format(
+                    'IntegrityError: user %s already has program enrollment id=%s in program '
+                    'uuid=%s and curriculum uuid=%s '
+                    '(programenrollment_user_program_curriculum_uq)',
+                    v_username, q.id, pe.program_uuid, pe.curriculum_uuid
+                ) AS message
+            FROM enrolldb.program_enrollments_programenrollment AS pe
+            INNER JOIN enrolldb.program_enrollments_programenrollment AS q
+                ON
+                    pe.program_uuid = q.program_uuid
+                    AND pe.curriculum_uuid = q.curriculum_uuid
+                    AND q.user_id = p_user_id
+            WHERE pe.id = ANY(v_pe_ids)
+            UNION ALL
+            SELECT
+                pce.program_enrollment_id,
+                pce.course_key::text,
+                1,
+                pg_catalog.format('NonExistentCourseError: %s does not exist', pce.course_key)
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            WHERE
+                pce.program_enrollment_id = ANY(v_pe_ids)
+                AND NOT EXISTS (
+                    SELECT FROM enrolldb.course_overviews_courseoverview AS co
+                    WHERE co.id = pce.course_key
+                )
+            UNION ALL
+            SELECT
+                pce.program_enrollment_id,
+                pce.course_key::text,
+                2,
+                pg_catalog.format(
+                    'ConflictError: %s already has an active program course enrollment for %s '
+                    'in program uuid=%s',
+                    v_username, pce.course_key, ype.program_uuid
+                )
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            INNER JOIN enrolldb.student_courseenrollment AS ce
+                ON ce.user_id = p_user_id AND pce.course_key = ce.course_id
+            INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS y
+                ON ce.id = y.course_enrollment_id AND y.status = 'active'
+            INNER JOIN enrolldb.program_enrollments_programenrollment AS ype
+                ON y.program_enrollment_id = ype.id
+            WHERE
+                pce.program_enrollment_id = ANY(v_pe_ids)
+                AND pce.status = 'active'
+                AND y.id <> pce.id
+        ) AS e
+        ORDER BY e.pe_id, e.course_key, e.phase, e.message
     ) AS f;
+
+    v_ok := ARRAY(
+        SELECT t.id FROM unnest(v_pe_ids) AS t (id)
+        WHERE t.id <> ALL(COALESCE(v_failed, '{}'))
+        ORDER BY t.id
+    );
+    IF pg_catalog.cardinality(v_ok) > 0 THEN
+        UPDATE enrolldb.program_enrollments_programenrollment AS pe
+        SET user_id = p_user_id
+        WHERE pe.id = ANY(v_ok);
+
+        PERFORM enrolldb.attach_course_enrollments(ARRAY(
+            SELECT pce.id
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            WHERE pce.program_enrollment_id = ANY(v_ok)
+        ));
+    END IF;
 
     RETURN QUERY
     SELECT pe.id, pe.program_uuid, f.error
