@@ -121,6 +121,9 @@ SET search_path = pg_catalog, enrolldb, pg_temp
 -- Custom plans: a call carries 1 to 10,000 requests, and only a plan made for the real array
 -- lengths keeps every join linear (a generic plan estimates every unnest() at 10 rows).
 SET plan_cache_mode = force_custom_plan
+-- No JIT: a 10,000-request statement costs enough to be compiled, and compiling takes longer
+-- than running it.
+SET jit = off
 AS $$#variable_conflict use_column
 DECLARE
     -- The history triggers label every row this call writes with its name. Set in the
