@@ -45,7 +45,10 @@ ROWS = {
         "SELECT user_id, course_id, is_active, mode FROM enrolldb.student_courseenrollment"
         " ORDER BY 1, 2"
     ),
-    "roles": "SELECT user_id, org, course_id, role FROM enrolldb.student_courseaccessrole ORDER BY 1, 2, 3, 4",
+    "roles": (
+        "SELECT user_id, org, course_id, role FROM enrolldb.student_courseaccessrole"
+        " ORDER BY 1, 2, 3, 4"
+    ),
     "assignments": (
         "SELECT enrollment_id, role FROM enrolldb.program_enrollments_courseaccessroleassignment"
         " ORDER BY 1"
