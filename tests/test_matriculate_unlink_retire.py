@@ -162,6 +162,53 @@ def test_matriculate_failure_does_not_stop_others_nor_abort_transaction(
     assert integrity(db) == []
 
 
+def test_matriculate_three_enrollments_second_fails_in_one_pass(db: Conn) -> None:
+    """The fast path links all waiting enrollments in one pass; the result must equal linking
+    them one by one in id order: the 2nd fails alone, the 1st and 3rd are linked, the 3rd's
+    active row reactivates the inactive course enrollment the 1st's inactive row created, the
+    3rd's inactive row points at what the 1st's active row created; every history row of the
+    call says matriculate_learner."""
+    add_course(db, C1)
+    add_course(db, C2)
+    alice = add_user(db, "alice")
+    p1, p2, p3 = (add_program(db) for _ in range(3))
+    first, first_rows = add_waiting(db, p1, "K-3", {C1: "active", C2: "inactive"})
+    second, _ = add_waiting(db, p2, "K-3", {MISSING: "active"})
+    third, third_rows = add_waiting(db, p3, "k-3", {C2: "active", C1: "inactive"})
+    before = state(db)
+    since = history_count(db)
+
+    rows = matriculate_rows(db, alice, ORG, "K-3")
+
+    assert rows == [
+        (first, p1, None),
+        (second, p2, f"NonExistentCourseError: {MISSING} does not exist"),
+        (third, p3, None),
+    ]
+    assert (pe(db, first).user_id, pe(db, second).user_id, pe(db, third).user_id) == (
+        alice,
+        None,
+        alice,
+    )
+    after = state(db)
+    assert [r for r in after["programcourseenrollment"] if r[2] == second] == [
+        r for r in before["programcourseenrollment"] if r[2] == second
+    ]
+    ces = course_enrollments(db, alice)
+    assert {c: (ce.is_active, ce.mode) for c, ce in ces.items()} == {
+        C1: (True, "masters"),
+        C2: (True, "masters"),
+    }
+    assert pce(db, first_rows[C1]).course_enrollment_id == ces[C1].id
+    assert pce(db, first_rows[C2]).course_enrollment_id == ces[C2].id
+    assert pce(db, third_rows[C2]).course_enrollment_id == ces[C2].id
+    assert pce(db, third_rows[C1]).course_enrollment_id == ces[C1].id
+    assert history_reasons(db, since) == {"matriculate_learner"}
+    assert history_count(db)["programenrollment"] - since["programenrollment"] == 2
+    assert learner_identities(db) == [(ORG, "K-3", alice)]
+    assert integrity(db) == []
+
+
 def test_matriculate_client_logs_and_returns_failures(
     db: Conn, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -21,6 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from enrolldb.calls import run_call
+from enrolldb.errors import InvalidArgumentError
 
 #: The outcomes that mean "applied" for each function; anything else is a failure.
 PROGRAM_ENROLLMENT_STATUSES = frozenset({"enrolled", "pending", "suspended", "canceled", "ended"})
@@ -77,6 +78,17 @@ def _course_request(
     return {name: request[name] for name in _COURSE_FIELDS if name in request}
 
 
+def _program_uuid(value: UUID | str) -> UUID:
+    """The program uuid as a UUID: text that is not one is the caller's bad argument
+    (InvalidArgumentError, as the database says 22023), not a cast error of our SQL."""
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise InvalidArgumentError(f"program uuid {value!r:.80} is not a UUID") from None
+
+
 def _outcomes(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise TypeError(f"expected a JSON object of outcomes, got {type(value).__name__}")
@@ -98,6 +110,7 @@ def write_program_enrollments(
     keys are ignored, and a missing key or status is refused by the database as a whole-call
     error (:class:`enrolldb.errors.InvalidArgumentError`, or ``NullArgumentError`` for None).
     """
+    program = _program_uuid(program_uuid)
     payload = [_program_request(request) for request in requests]
 
     def call(cur: psycopg.Cursor[Any]) -> dict[str, str]:
@@ -106,7 +119,7 @@ def write_program_enrollments(
             "%(program)s::uuid, %(requests)s::jsonb, %(create)s::boolean, %(update)s::boolean"
             ") AS outcomes",
             {
-                "program": str(program_uuid),
+                "program": program,
                 "requests": Jsonb(payload),
                 "create": create,
                 "update": update,
@@ -133,6 +146,7 @@ def write_program_course_enrollments(
     Returns ``{external_user_key as requested: outcome}``. A mapping request may carry the
     keys ``external_user_key``, ``status`` and ``course_staff`` (absent means None).
     """
+    program = _program_uuid(program_uuid)
     payload = [_course_request(request) for request in requests]
 
     def call(cur: psycopg.Cursor[Any]) -> dict[str, str]:
@@ -142,7 +156,7 @@ def write_program_course_enrollments(
             "%(create)s::boolean, %(update)s::boolean"
             ") AS outcomes",
             {
-                "program": str(program_uuid),
+                "program": program,
                 "course": course_key,
                 "requests": Jsonb(payload),
                 "create": create,

@@ -12,41 +12,29 @@ VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
 AS $$
 BEGIN
-    -- Transaction advisory locks (48203, bucket of the hash of organization and lowered key),
-    -- in ascending order. Taken first, before any row lock, and only by the registrar writes:
+    -- The learners' key locks first (rows of learner_key_lock, which no other role can lock):
     -- two writes for one learner of one organization serialise, so that neither creates a
     -- second enrollment for the key nor a second active program course enrollment on an old
-    -- snapshot. The hash is folded into 512 buckets so that a 10,000-request call holds at most
-    -- 512 locks: one lock per key would exhaust the server's shared lock table
-    -- (max_locks_per_transaction x connections). A shared bucket only serialises unrelated
-    -- learners.
-    PERFORM pg_catalog.count(pg_catalog.pg_advisory_xact_lock(48203, s.bucket))
-    FROM (
-        SELECT DISTINCT
-            pg_catalog.hashtext(p_organization_key || '/' || t.low) & 511 AS bucket
-        FROM unnest(p_lower_keys) AS t (low)
-        WHERE t.low IS NOT NULL
-        ORDER BY bucket
-    ) AS s;
+    -- snapshot, and a write and an SSO sign-in of the key serialise, so that whichever
+    -- commits second sees the first.
+    PERFORM enrolldb.lock_learner_key_rows(p_organization_key, p_lower_keys);
 
-    -- Then the program's enrollments of those keys, in id order (the global lock order).
+    -- Then the program's enrollments of those keys, in id order (the global lock order):
+    -- one probe of programenrollment_key_program_curriculum_uq per key.
     PERFORM 1
-    FROM enrolldb.program_enrollments_programenrollment AS pe
-    WHERE
-        pe.program_uuid = p_program_uuid
-        AND pg_catalog.lower(pe.external_user_key) IN (
-            SELECT t.low FROM unnest(p_lower_keys) AS t (low)
-        )
+    FROM unnest(p_lower_keys) AS t (low)
+    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
+        ON pg_catalog.lower(pe.external_user_key) = t.low
+    WHERE pe.program_uuid = p_program_uuid
     ORDER BY pe.id
-    FOR UPDATE;
+    FOR UPDATE OF pe;
 END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.lock_learner_keys(uuid, text, text[]) IS
-'Internal: takes the transaction advisory locks (48203, hashtext(organization || ''/'' || '
-'lowered key) & 511) of the learner keys in ascending order, then locks the program''s '
-'enrollments of those keys in id order; taken by the registrar writes before any other lock. '
-'At most 512 advisory locks per call.';
+'Internal: locks the learner key rows (lock_learner_key_rows) of the program''s organization '
+'for the given lowered keys, then the program''s enrollments of those keys in id order; taken '
+'by the registrar writes before any other lock.';
 
 REVOKE ALL ON FUNCTION enrolldb.lock_learner_keys(uuid, text, text[]) FROM public;
 
@@ -130,6 +118,12 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+-- Custom plans: a call carries 1 to 10,000 requests, and only a plan made for the real array
+-- lengths keeps every join linear (a generic plan estimates every unnest() at 10 rows).
+SET plan_cache_mode = force_custom_plan
+-- No JIT: a 10,000-request statement costs enough to be compiled, and compiling takes longer
+-- than running it.
+SET jit = off
 AS $$#variable_conflict use_column
 DECLARE
     -- The history triggers label every row this call writes with its name. Set in the

@@ -1,0 +1,2 @@
+-- Undo 0007_learner_key_lock.
+DROP TABLE enrolldb.learner_key_lock;
