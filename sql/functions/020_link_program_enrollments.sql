@@ -12,6 +12,7 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$#variable_conflict use_column
 DECLARE
     -- The history triggers label every row this call writes with its name. Set in the
@@ -193,6 +194,7 @@ VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$DECLARE
     -- The history triggers label every row this call writes with its name. Set in the
     -- body, not by a SET clause: a custom setting in a function's SET clause needs a
