@@ -159,6 +159,7 @@ def load_bulk_case(conn: Conn, n: int) -> None:
             "INSERT INTO enrolldb.student_courseenrollment (user_id, course_id, mode) "
             "SELECT u.id, 'course-v1:BenchU+C1+2024_T1', 'audit' FROM enrolldb.auth_user AS u "
             "WHERE u.id %% 10 = 3",
+            params,
         )
         conn.execute(
             "INSERT INTO enrolldb.program_enrollments_programenrollment "

@@ -11,9 +11,14 @@
 -- side is one index probe per input row (OFFSET 0 keeps the planner from flattening the
 -- sub-select into a join it would then order by its estimates). Rows are locked the same
 -- way, in the lock order: the ids are collected first, sorted, and each is locked by its own
--- probe. Never `IN (SELECT unnest(...))` or `NOT IN (subquery)`: the first was planned as the
--- inner side of a nested loop over a whole table after a bulk load (quadratic), the second
--- becomes a per-row rescan when the planner expects too many rows to hash.
+-- probe. Inside a probe only the columns of the one index meant for it are compared (pk,
+-- user_id, lower(key), ...); the rest (course, program, status) is tested outside: with
+-- stale statistics a second, less selective index (courseenrollment_course_idx,
+-- programenrollment_program_idx, the partial index on active rows) looked like one row
+-- and each probe read a whole course or program. Never `IN (SELECT unnest(...))` or
+-- `NOT IN (subquery)`: the first was planned as the inner side of a nested loop over a whole
+-- table after a bulk load (quadratic), the second becomes a per-row rescan when the planner
+-- expects too many rows to hash. tests/test_plans_stale_statistics.py holds all of this.
 
 CREATE OR REPLACE FUNCTION enrolldb.lock_users(p_user_ids integer[])
 RETURNS void
@@ -209,9 +214,13 @@ BEGIN
     FROM unnest(v_user_ids, v_course_keys) WITH ORDINALITY AS n (user_id, course_key, ord)
     LEFT JOIN LATERAL (
         SELECT ce.id
-        FROM enrolldb.student_courseenrollment AS ce
-        WHERE ce.user_id = n.user_id AND ce.course_id = n.course_key
-        OFFSET 0
+        FROM (
+            SELECT x.id, x.course_id
+            FROM enrolldb.student_courseenrollment AS x
+            WHERE x.user_id = n.user_id
+            OFFSET 0
+        ) AS ce
+        WHERE ce.course_id = n.course_key
     ) AS c ON TRUE;
 
     -- A missing course enrollment is created in 'masters': active when an active row needs it,
@@ -242,16 +251,20 @@ BEGIN
     INTO v_pce_ids, v_pce_ce_ids
     FROM unnest(p_program_course_enrollment_ids) AS t (id)
     CROSS JOIN LATERAL (
-        SELECT ce.id, pce.course_enrollment_id
+        SELECT pe.user_id, pce.course_key, pce.course_enrollment_id
         FROM enrolldb.program_enrollments_programcourseenrollment AS pce
         INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
             ON pce.program_enrollment_id = pe.id
-        INNER JOIN enrolldb.student_courseenrollment AS ce
-            ON pe.user_id = ce.user_id AND pce.course_key = ce.course_id
         WHERE pce.id = t.id
         OFFSET 0
+    ) AS r
+    CROSS JOIN LATERAL (
+        SELECT ce.id, ce.course_id
+        FROM enrolldb.student_courseenrollment AS ce
+        WHERE ce.user_id = r.user_id
+        OFFSET 0
     ) AS c
-    WHERE c.course_enrollment_id IS DISTINCT FROM c.id;
+    WHERE c.course_id = r.course_key AND r.course_enrollment_id IS DISTINCT FROM c.id;
 
     UPDATE enrolldb.program_enrollments_programcourseenrollment AS pce
     SET course_enrollment_id = n.ce_id
@@ -382,14 +395,21 @@ BEGIN
         SELECT x.unit, x.pe_id, x.pce_id, x.username, x.course_key, r.other_pe_id
         FROM in_pce AS x
         CROSS JOIN LATERAL (
-            SELECT y.program_enrollment_id AS other_pe_id, y.id AS other_pce_id
+            SELECT ce.id, ce.course_id
             FROM enrolldb.student_courseenrollment AS ce
-            INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS y
-                ON ce.id = y.course_enrollment_id AND y.status = 'active'
-            WHERE ce.user_id = x.target AND ce.course_id = x.course_key
+            WHERE ce.user_id = x.target
+            OFFSET 0
+        ) AS c
+        CROSS JOIN LATERAL (
+            SELECT y.program_enrollment_id AS other_pe_id, y.id AS other_pce_id
+            FROM enrolldb.program_enrollments_programcourseenrollment AS y
+            WHERE y.course_enrollment_id = c.id AND y.status = 'active'
             OFFSET 0
         ) AS r
-        WHERE x.status = 'active' AND r.other_pce_id <> x.pce_id
+        WHERE
+            x.status = 'active'
+            AND c.course_id = x.course_key
+            AND r.other_pce_id <> x.pce_id
     ),
 
     -- Errors that depend on no other element of the call.
@@ -406,15 +426,15 @@ BEGIN
             ) AS message
         FROM in_pe AS i
         CROSS JOIN LATERAL (
-            SELECT pe.id
+            SELECT pe.id, pe.program_uuid, pe.curriculum_uuid
             FROM enrolldb.program_enrollments_programenrollment AS pe
-            WHERE
-                pe.user_id = i.target
-                AND pe.program_uuid = i.program_uuid
-                AND pe.curriculum_uuid = i.curriculum_uuid
+            WHERE pe.user_id = i.target
             OFFSET 0
         ) AS q
-        WHERE q.id <> ALL(p_program_enrollment_ids)
+        WHERE
+            q.program_uuid = i.program_uuid
+            AND q.curriculum_uuid = i.curriculum_uuid
+            AND q.id <> ALL(p_program_enrollment_ids)
         UNION ALL
         SELECT
             x.unit,
@@ -660,9 +680,13 @@ BEGIN
     ) AS x
     LEFT JOIN LATERAL (
         SELECT target.id
-        FROM enrolldb.student_courseenrollment AS target
-        WHERE target.user_id = u.user_id AND target.course_id = x.course_key
-        OFFSET 0
+        FROM (
+            SELECT ce.id, ce.course_id
+            FROM enrolldb.student_courseenrollment AS ce
+            WHERE ce.user_id = u.user_id
+            OFFSET 0
+        ) AS target
+        WHERE target.course_id = x.course_key
     ) AS tgt ON TRUE
     CROSS JOIN LATERAL unnest(ARRAY[x.course_enrollment_id, tgt.id]) AS c (id)
     WHERE c.id IS NOT NULL;
