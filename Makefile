@@ -23,9 +23,9 @@ lint: $(STAMP)
 	@echo "==> sqlfluff lint migrations sql"
 	@$(BIN)/sqlfluff lint migrations sql --disable-progress-bar
 	@echo "==> ruff check"
-	@$(BIN)/ruff check -q python tests migrations/post-apply.py
+	@$(BIN)/ruff check -q python tests bench migrations/post-apply.py
 	@echo "==> ruff format --check"
-	@$(BIN)/ruff format -q --check python tests migrations/post-apply.py
+	@$(BIN)/ruff format -q --check python tests bench migrations/post-apply.py
 	@echo "==> mypy"
 	@$(BIN)/mypy
 

@@ -322,10 +322,12 @@ def test_unlink_deactivates_and_clears(
     got = pe(db, pe_id)
     assert (got.user_id, got.external_user_key, got.status) == (None, "K1", "enrolled")
     for course in (C1, C2):
-        row = pce(db, rows[course])
-        assert row.course_enrollment_id is None
-        ce = course_enrollment(db, ces[course].id)
-        assert (ce.user_id, ce.is_active, ce.mode) == (alice, False, old_mode)
+        assert pce(db, rows[course]).course_enrollment_id is None
+    # The active row's course enrollment is deactivated; the inactive row's (created inactive
+    # in 'masters' by the link) is never changed (SPEC 4.3).
+    ce = course_enrollment(db, ces[C1].id)
+    assert (ce.user_id, ce.is_active, ce.mode) == (alice, False, old_mode)
+    assert course_enrollment(db, ces[C2].id) == ces[C2]
     assert (pce(db, rows[C1]).status, pce(db, rows[C2]).status) == ("active", "inactive")
     assert history_reasons(db, before) == {"unlink_program_enrollment"}
     assert history(db, "programenrollment", pe_id)[-1].row["user_id"] is None

@@ -2,8 +2,23 @@
 -- unlink_program_enrollment and the registrar writes. Not granted to any role: only the
 -- SECURITY DEFINER API functions (same owner) call them.
 --
--- Lock order, everywhere: program enrollments (by id) -> users (advisory, by id) ->
--- program course enrollments (by id) -> course enrollments (by id).
+-- Lock order, everywhere: program enrollments (by id) -> users (auth_user rows FOR NO KEY
+-- UPDATE, by id) -> program course enrollments (by id) -> course enrollments (by id).
+--
+-- Plans that do not depend on row estimates (SPEC 7: linear whatever the statistics say).
+-- Every lookup of a table is driven by the input: `FROM unnest(...) CROSS JOIN LATERAL
+-- (SELECT ... WHERE <indexed key> = <input column> OFFSET 0)`, a nested loop whose inner
+-- side is one index probe per input row (OFFSET 0 keeps the planner from flattening the
+-- sub-select into a join it would then order by its estimates). Rows are locked the same
+-- way, in the lock order: the ids are collected first, sorted, and each is locked by its own
+-- probe. Inside a probe only the columns of the one index meant for it are compared (pk,
+-- user_id, lower(key), ...); the rest (course, program, status) is tested outside: with
+-- stale statistics a second, less selective index (courseenrollment_course_idx,
+-- programenrollment_program_idx, the partial index on active rows) looked like one row
+-- and each probe read a whole course or program. Never `IN (SELECT unnest(...))` or
+-- `NOT IN (subquery)`: the first was planned as the inner side of a nested loop over a whole
+-- table after a bulk load (quadratic), the second becomes a per-row rescan when the planner
+-- expects too many rows to hash. tests/test_plans_stale_statistics.py holds all of this.
 
 CREATE OR REPLACE FUNCTION enrolldb.lock_users(p_user_ids integer[])
 RETURNS void
@@ -18,10 +33,13 @@ AS $$
     -- call links.
     SELECT pg_catalog.count(*)
     FROM (
+        SELECT DISTINCT t.user_id FROM unnest(p_user_ids) AS t (user_id) ORDER BY t.user_id
+    ) AS t
+    CROSS JOIN LATERAL (
         SELECT u.id
         FROM enrolldb.auth_user AS u
-        WHERE u.id IN (SELECT t.user_id FROM unnest(p_user_ids) AS t (user_id))
-        ORDER BY u.id
+        WHERE u.id = t.user_id
+        OFFSET 0
         FOR NO KEY UPDATE OF u
     ) AS locked;
 $$;
@@ -35,21 +53,25 @@ LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$
 BEGIN
     -- The course-enrollment half of an unlink. The caller holds the locks of the program
     -- enrollments, their users, their program course enrollments and the course enrollments
     -- these point at.
 
-    -- A course enrollment is deactivated (and moved to audit when the course offers an unexpired
-    -- audit mode or no mode at all) unless an active program course enrollment outside this set
-    -- still points at it.
+    -- The course enrollment of each ACTIVE row is deactivated (and moved to audit when the
+    -- course offers an unexpired audit mode or no mode at all) unless another active program
+    -- course enrollment still points at it. An inactive row never changed its course
+    -- enrollment when it was linked (the learner may have bought it herself, or it backs
+    -- another program's active row), so it does not change it now either.
     UPDATE enrolldb.student_courseenrollment AS ce
     SET
         is_active = FALSE,
         mode = CASE WHEN m.audit_allowed THEN 'audit' ELSE ce.mode END
     FROM (
         SELECT
+            d.pce_id,
             d.course_enrollment_id,
             (
                 EXISTS (
@@ -64,15 +86,18 @@ BEGIN
                     WHERE cm.course_id = d.course_id
                 )
             ) AS audit_allowed
-        FROM (
-            SELECT DISTINCT
+        FROM unnest(p_program_enrollment_ids) AS t (id)
+        CROSS JOIN LATERAL (
+            SELECT
+                pce.id AS pce_id,
                 pce.course_enrollment_id,
-                pce.course_key AS course_id
-            FROM unnest(p_program_enrollment_ids) AS t (id)
-            INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-                ON t.id = pce.program_enrollment_id
-            WHERE pce.course_enrollment_id IS NOT NULL
+                pce.course_key AS course_id,
+                pce.status
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            WHERE pce.program_enrollment_id = t.id
+            OFFSET 0
         ) AS d
+        WHERE d.status = 'active' AND d.course_enrollment_id IS NOT NULL
     ) AS m
     WHERE
         ce.id = m.course_enrollment_id
@@ -81,25 +106,33 @@ BEGIN
             WHERE
                 other.course_enrollment_id = ce.id
                 AND other.status = 'active'
-                AND other.program_enrollment_id NOT IN (
-                    SELECT t.id FROM unnest(p_program_enrollment_ids) AS t (id)
-                )
+                AND other.id <> m.pce_id
         )
         AND (ce.is_active OR (m.audit_allowed AND ce.mode <> 'audit'));
 
     UPDATE enrolldb.program_enrollments_programcourseenrollment AS pce
     SET course_enrollment_id = NULL
-    FROM unnest(p_program_enrollment_ids) AS t (id)
-    WHERE pce.program_enrollment_id = t.id AND pce.course_enrollment_id IS NOT NULL;
-
+    FROM (
+        SELECT d.id
+        FROM unnest(p_program_enrollment_ids) AS t (id)
+        CROSS JOIN LATERAL (
+            SELECT x.id, x.course_enrollment_id
+            FROM enrolldb.program_enrollments_programcourseenrollment AS x
+            WHERE x.program_enrollment_id = t.id
+            OFFSET 0
+        ) AS d
+        WHERE d.course_enrollment_id IS NOT NULL
+    ) AS d
+    WHERE pce.id = d.id;
 END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.detach_course_enrollments(integer[]) IS
-'Internal: the course-enrollment half of an unlink (SPEC 4.3), set-based: each course '
-'enrollment pointed at is deactivated (moved to audit when allowed) unless an active program '
-'course enrollment outside the set still uses it, then the pointers become NULL. A relink '
-'calls this and then moves user_id straight to the new user, never through NULL.';
+'Internal: the course-enrollment half of an unlink (SPEC 4.3), set-based: the course enrollment '
+'of each active row is deactivated (moved to audit when allowed) unless another active program '
+'course enrollment still uses it; an inactive row''s course enrollment is never changed. Then '
+'the pointers become NULL. A relink calls this and then moves user_id straight to the new '
+'user, never through NULL.';
 
 CREATE OR REPLACE FUNCTION enrolldb.unlink_locked(p_program_enrollment_ids integer[])
 RETURNS void
@@ -107,6 +140,7 @@ LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$
 BEGIN
     PERFORM enrolldb.detach_course_enrollments(p_program_enrollment_ids);
@@ -130,11 +164,20 @@ LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$
 DECLARE
     v_user_ids integer[];
     v_course_keys text[];
     v_any_active boolean[];
+    v_ce_ids integer[];
+    v_pce_ids integer[];
+    v_pce_ce_ids integer[];
+    v_role_ids integer[];
+    v_role_user_ids integer[];
+    v_role_orgs text[];
+    v_role_course_keys text[];
+    v_roles text[];
 BEGIN
     -- The caller holds the locks and has checked that no active row here would take a course
     -- enrollment that another active program course enrollment already uses.
@@ -145,31 +188,48 @@ BEGIN
     INTO v_user_ids, v_course_keys, v_any_active
     FROM (
         SELECT
-            pe.user_id,
-            pce.course_key::text AS course_key,
-            pg_catalog.bool_or(pce.status = 'active') AS any_active
+            r.user_id,
+            r.course_key,
+            pg_catalog.bool_or(r.status = 'active') AS any_active
         FROM unnest(p_program_course_enrollment_ids) AS t (id)
-        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce ON t.id = pce.id
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-            ON pce.program_enrollment_id = pe.id
-        WHERE pe.user_id IS NOT NULL
-        GROUP BY pe.user_id, pce.course_key
+        CROSS JOIN LATERAL (
+            SELECT pe.user_id, pce.course_key::text AS course_key, pce.status
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
+                ON pce.program_enrollment_id = pe.id
+            WHERE pce.id = t.id
+            OFFSET 0
+        ) AS r
+        WHERE r.user_id IS NOT NULL
+        GROUP BY r.user_id, r.course_key
     ) AS n;
 
     IF v_user_ids IS NULL THEN
         RETURN;
     END IF;
 
+    -- Each (user, course) with its course enrollment, if any: one index probe each.
+    SELECT pg_catalog.array_agg(c.id ORDER BY n.ord)
+    INTO v_ce_ids
+    FROM unnest(v_user_ids, v_course_keys) WITH ORDINALITY AS n (user_id, course_key, ord)
+    LEFT JOIN LATERAL (
+        SELECT ce.id
+        FROM (
+            SELECT x.id, x.course_id
+            FROM enrolldb.student_courseenrollment AS x
+            WHERE x.user_id = n.user_id
+            OFFSET 0
+        ) AS ce
+        WHERE ce.course_id = n.course_key
+    ) AS c ON TRUE;
+
     -- A missing course enrollment is created in 'masters': active when an active row needs it,
     -- inactive when only inactive rows point at it.
     INSERT INTO enrolldb.student_courseenrollment (user_id, course_id, mode, is_active)
     SELECT n.user_id, n.course_key, 'masters', n.any_active
-    FROM unnest(v_user_ids, v_course_keys, v_any_active)
-        AS n (user_id, course_key, any_active)
-    WHERE NOT EXISTS (
-        SELECT FROM enrolldb.student_courseenrollment AS ce
-        WHERE ce.user_id = n.user_id AND ce.course_id = n.course_key
-    )
+    FROM unnest(v_user_ids, v_course_keys, v_any_active, v_ce_ids)
+        AS n (user_id, course_key, any_active, ce_id)
+    WHERE n.ce_id IS NULL
     ORDER BY n.user_id, n.course_key
     ON CONFLICT ON CONSTRAINT courseenrollment_user_course_uq DO NOTHING;
 
@@ -178,53 +238,79 @@ BEGIN
     -- change a course enrollment.
     UPDATE enrolldb.student_courseenrollment AS ce
     SET is_active = TRUE, mode = 'masters'
-    FROM unnest(v_user_ids, v_course_keys, v_any_active)
-        AS n (user_id, course_key, any_active)
+    FROM unnest(v_ce_ids, v_any_active) AS n (ce_id, any_active)
     WHERE
         n.any_active
-        AND ce.user_id = n.user_id
-        AND ce.course_id = n.course_key
+        AND ce.id = n.ce_id
         AND (NOT ce.is_active OR ce.mode IN ('audit', 'honor'));
 
+    -- Each row's course enrollment (the one found above or the one just created).
+    SELECT
+        pg_catalog.array_agg(t.id ORDER BY t.id),
+        pg_catalog.array_agg(c.id ORDER BY t.id)
+    INTO v_pce_ids, v_pce_ce_ids
+    FROM unnest(p_program_course_enrollment_ids) AS t (id)
+    CROSS JOIN LATERAL (
+        SELECT pe.user_id, pce.course_key, pce.course_enrollment_id
+        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
+            ON pce.program_enrollment_id = pe.id
+        WHERE pce.id = t.id
+        OFFSET 0
+    ) AS r
+    CROSS JOIN LATERAL (
+        SELECT ce.id, ce.course_id
+        FROM enrolldb.student_courseenrollment AS ce
+        WHERE ce.user_id = r.user_id
+        OFFSET 0
+    ) AS c
+    WHERE c.course_id = r.course_key AND r.course_enrollment_id IS DISTINCT FROM c.id;
+
     UPDATE enrolldb.program_enrollments_programcourseenrollment AS pce
-    SET course_enrollment_id = ce.id
-    FROM unnest(p_program_course_enrollment_ids) AS t (id),
-        enrolldb.program_enrollments_programenrollment AS pe,
-        enrolldb.student_courseenrollment AS ce
-    WHERE
-        pce.id = t.id
-        AND pce.program_enrollment_id = pe.id
-        AND ce.user_id = pe.user_id
-        AND ce.course_id = pce.course_key
-        AND pce.course_enrollment_id IS DISTINCT FROM ce.id;
+    SET course_enrollment_id = n.ce_id
+    FROM unnest(v_pce_ids, v_pce_ce_ids) AS n (id, ce_id)
+    WHERE pce.id = n.id;
 
     -- Pending role assignments of active rows of active users become course access roles.
-    INSERT INTO enrolldb.student_courseaccessrole (user_id, org, course_id, role)
-    SELECT DISTINCT pe.user_id, co.org, pce.course_key, a.role
+    SELECT
+        pg_catalog.array_agg(r.id),
+        pg_catalog.array_agg(r.user_id),
+        pg_catalog.array_agg(r.org),
+        pg_catalog.array_agg(r.course_key),
+        pg_catalog.array_agg(r.role)
+    INTO v_role_ids, v_role_user_ids, v_role_orgs, v_role_course_keys, v_roles
     FROM unnest(p_program_course_enrollment_ids) AS t (id)
-    INNER JOIN enrolldb.program_enrollments_courseaccessroleassignment AS a
-        ON t.id = a.enrollment_id
-    INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-        ON a.enrollment_id = pce.id
-    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-        ON pce.program_enrollment_id = pe.id
-    INNER JOIN enrolldb.auth_user AS u ON pe.user_id = u.id
-    INNER JOIN enrolldb.course_overviews_courseoverview AS co ON pce.course_key = co.id
-    WHERE pce.status = 'active' AND u.is_active
-    ON CONFLICT ON CONSTRAINT courseaccessrole_user_org_course_role_uq DO NOTHING;
+    CROSS JOIN LATERAL (
+        SELECT
+            a.id,
+            pe.user_id,
+            co.org::text AS org,
+            pce.course_key::text AS course_key,
+            a.role::text AS role,
+            pce.status,
+            u.is_active
+        FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
+        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
+            ON a.enrollment_id = pce.id
+        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
+            ON pce.program_enrollment_id = pe.id
+        INNER JOIN enrolldb.auth_user AS u ON pe.user_id = u.id
+        INNER JOIN enrolldb.course_overviews_courseoverview AS co ON pce.course_key = co.id
+        WHERE a.enrollment_id = t.id
+        OFFSET 0
+    ) AS r
+    WHERE r.status = 'active' AND r.is_active;
 
-    DELETE FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
-    USING unnest(p_program_course_enrollment_ids) AS t (id),
-        enrolldb.program_enrollments_programcourseenrollment AS pce,
-        enrolldb.program_enrollments_programenrollment AS pe,
-        enrolldb.auth_user AS u
-    WHERE
-        a.enrollment_id = t.id
-        AND pce.id = t.id
-        AND pce.program_enrollment_id = pe.id
-        AND pe.user_id = u.id
-        AND pce.status = 'active'
-        AND u.is_active;
+    IF v_role_ids IS NOT NULL THEN
+        INSERT INTO enrolldb.student_courseaccessrole (user_id, org, course_id, role)
+        SELECT DISTINCT r.user_id, r.org, r.course_key, r.role
+        FROM unnest(v_role_user_ids, v_role_orgs, v_role_course_keys, v_roles)
+            AS r (user_id, org, course_key, role)
+        ON CONFLICT ON CONSTRAINT courseaccessrole_user_org_course_role_uq DO NOTHING;
+
+        DELETE FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
+        WHERE a.id = ANY(v_role_ids);
+    END IF;
 END;
 $$;
 
@@ -250,45 +336,84 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, enrolldb, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$
 #variable_conflict use_column
 BEGIN
     -- PL/pgSQL with custom plans, not a SQL function: the arrays are then planned as values,
-    -- so unnest() is estimated at its real length and the self-joins below are hash joins,
-    -- not nested loops (a 10,000-learner call would otherwise cost 10,000^2).
+    -- so unnest() is estimated at its real length and the joins between the CTEs below (all
+    -- derived from the input) are hash joins, not nested loops over every pair. The tables
+    -- are reached from the input by index probes (LATERAL ... OFFSET 0), whatever their
+    -- statistics say.
     RETURN QUERY
-    WITH in_pe AS (
+    WITH in_pe AS MATERIALIZED (
         SELECT
             u.unit,
             u.pe_id,
             u.user_id AS target,
-            au.username,
-            pe.user_id AS old_user,
-            pe.program_uuid,
-            pe.curriculum_uuid
+            r.username,
+            r.old_user,
+            r.program_uuid,
+            r.curriculum_uuid
         FROM unnest(p_units, p_program_enrollment_ids, p_user_ids)
             AS u (unit, pe_id, user_id)
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe ON u.pe_id = pe.id
-        INNER JOIN enrolldb.auth_user AS au ON u.user_id = au.id
+        CROSS JOIN LATERAL (
+            SELECT
+                au.username::text AS username,
+                pe.user_id AS old_user,
+                pe.program_uuid,
+                pe.curriculum_uuid
+            FROM enrolldb.program_enrollments_programenrollment AS pe
+            INNER JOIN enrolldb.auth_user AS au ON au.id = u.user_id
+            WHERE pe.id = u.pe_id
+            OFFSET 0
+        ) AS r
     ),
 
-    in_pce AS (
+    in_pce AS MATERIALIZED (
         SELECT
             i.unit,
             i.pe_id,
             i.target,
             i.username,
             i.program_uuid,
-            pce.id AS pce_id,
-            pce.course_key::text AS course_key,
-            pce.status
+            r.pce_id,
+            r.course_key,
+            r.status
         FROM in_pe AS i
-        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-            ON i.pe_id = pce.program_enrollment_id
+        CROSS JOIN LATERAL (
+            SELECT pce.id AS pce_id, pce.course_key::text AS course_key, pce.status
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            WHERE pce.program_enrollment_id = i.pe_id
+            OFFSET 0
+        ) AS r
+    ),
+
+    -- The active program course enrollment (other than the row itself) that already uses the
+    -- target user's course enrollment for the course of each active row of the call.
+    in_pce_taken AS MATERIALIZED (
+        SELECT x.unit, x.pe_id, x.pce_id, x.username, x.course_key, r.other_pe_id
+        FROM in_pce AS x
+        CROSS JOIN LATERAL (
+            SELECT ce.id, ce.course_id
+            FROM enrolldb.student_courseenrollment AS ce
+            WHERE ce.user_id = x.target
+            OFFSET 0
+        ) AS c
+        CROSS JOIN LATERAL (
+            SELECT y.program_enrollment_id AS other_pe_id, y.id AS other_pce_id
+            FROM enrolldb.program_enrollments_programcourseenrollment AS y
+            WHERE y.course_enrollment_id = c.id AND y.status = 'active'
+            OFFSET 0
+        ) AS r
+        WHERE
+            x.status = 'active'
+            AND c.course_id = x.course_key
+            AND r.other_pce_id <> x.pce_id
     ),
 
     -- Errors that depend on no other element of the call.
-    independent AS (
+    independent AS MATERIALIZED (
         SELECT
             i.unit,
             i.pe_id,
@@ -300,12 +425,16 @@ BEGIN
                 i.username, q.id, i.program_uuid, i.curriculum_uuid
             ) AS message
         FROM in_pe AS i
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS q
-            ON
-                i.target = q.user_id
-                AND i.program_uuid = q.program_uuid
-                AND i.curriculum_uuid = q.curriculum_uuid
-        WHERE q.id NOT IN (SELECT o.pe_id FROM in_pe AS o)
+        CROSS JOIN LATERAL (
+            SELECT pe.id, pe.program_uuid, pe.curriculum_uuid
+            FROM enrolldb.program_enrollments_programenrollment AS pe
+            WHERE pe.user_id = i.target
+            OFFSET 0
+        ) AS q
+        WHERE
+            q.program_uuid = i.program_uuid
+            AND q.curriculum_uuid = i.curriculum_uuid
+            AND q.id <> ALL(p_program_enrollment_ids)
         UNION ALL
         SELECT
             x.unit,
@@ -329,17 +458,14 @@ BEGIN
                 'in program uuid=%s',
                 x.username, x.course_key, ype.program_uuid
             )
-        FROM in_pce AS x
-        INNER JOIN enrolldb.student_courseenrollment AS ce
-            ON x.target = ce.user_id AND x.course_key = ce.course_id
-        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS y
-            ON ce.id = y.course_enrollment_id AND y.status = 'active'
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS ype
-            ON y.program_enrollment_id = ype.id
-        WHERE
-            x.status = 'active'
-            AND y.id <> x.pce_id
-            AND ype.id NOT IN (SELECT o.pe_id FROM in_pe AS o)
+        FROM in_pce_taken AS x
+        CROSS JOIN LATERAL (
+            SELECT pe.program_uuid
+            FROM enrolldb.program_enrollments_programenrollment AS pe
+            WHERE pe.id = x.other_pe_id
+            OFFSET 0
+        ) AS ype
+        WHERE x.other_pe_id <> ALL(p_program_enrollment_ids)
     ),
 
     -- Two elements of one call that would take the same (user, program, curriculum), or the
@@ -357,7 +483,7 @@ BEGIN
                 PARTITION BY i.target, i.program_uuid, i.curriculum_uuid
             ) AS n_same
         FROM in_pe AS i
-        WHERE i.unit NOT IN (SELECT ind.unit FROM independent AS ind)
+        WHERE NOT EXISTS (SELECT FROM independent AS ind WHERE ind.unit = i.unit)
     ),
 
     pce_clash AS (
@@ -371,7 +497,9 @@ BEGIN
             x.course_key,
             pg_catalog.count(*) OVER (PARTITION BY x.target, x.course_key) AS n_same
         FROM in_pce AS x
-        WHERE x.status = 'active' AND x.unit NOT IN (SELECT ind.unit FROM independent AS ind)
+        WHERE
+            x.status = 'active'
+            AND NOT EXISTS (SELECT FROM independent AS ind WHERE ind.unit = x.unit)
     ),
 
     pce_clash_many AS (
@@ -410,6 +538,12 @@ BEGIN
             ON x.target = z.target AND x.course_key = z.course_key AND x.pce_id <> z.pce_id
     ),
 
+    failed_pe AS (
+        SELECT q.pe_id, q.old_user, q.program_uuid, q.curriculum_uuid
+        FROM in_pe AS q
+        WHERE q.unit = ANY(p_failed_units)
+    ),
+
     -- Errors caused by another element failing: the enrollment it would have unlinked from
     -- this element's user stays linked.
     dependent AS (
@@ -424,13 +558,12 @@ BEGIN
                 i.username, q.pe_id, i.program_uuid, i.curriculum_uuid
             ) AS message
         FROM in_pe AS i
-        INNER JOIN in_pe AS q
+        INNER JOIN failed_pe AS q
             ON
                 i.target = q.old_user
                 AND i.program_uuid = q.program_uuid
                 AND i.curriculum_uuid = q.curriculum_uuid
                 AND i.pe_id <> q.pe_id
-        WHERE q.unit = ANY(p_failed_units)
         UNION ALL
         SELECT
             x.unit,
@@ -442,16 +575,8 @@ BEGIN
                 'in program uuid=%s',
                 x.username, x.course_key, q.program_uuid
             )
-        FROM in_pce AS x
-        INNER JOIN enrolldb.student_courseenrollment AS ce
-            ON x.target = ce.user_id AND x.course_key = ce.course_id
-        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS y
-            ON ce.id = y.course_enrollment_id AND y.status = 'active'
-        INNER JOIN in_pe AS q ON y.program_enrollment_id = q.pe_id
-        WHERE
-            x.status = 'active'
-            AND y.id <> x.pce_id
-            AND q.unit = ANY(p_failed_units)
+        FROM in_pce_taken AS x
+        INNER JOIN failed_pe AS q ON x.other_pe_id = q.pe_id
     )
 
     SELECT e.unit, e.pe_id, e.phase, e.course_key, e.message FROM independent AS e
@@ -476,6 +601,7 @@ LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
 SET plan_cache_mode = force_custom_plan
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -483,6 +609,12 @@ DECLARE
     v_next integer[];
     v_messages text[];
     v_rounds integer := 0;
+    v_is_relink boolean[];
+    v_old_user_ids integer[];
+    v_relink_units integer[];
+    v_pce_ids integer[];
+    v_pce_units integer[];
+    v_ce_ids integer[];
     v_ok_pe_ids integer[];
     v_ok_user_ids integer[];
     v_relink_pe_ids integer[];
@@ -495,45 +627,84 @@ BEGIN
         RETURN;
     END IF;
 
-    PERFORM enrolldb.lock_users(
-        p_user_ids || ARRAY(
-            SELECT pe.user_id
-            FROM unnest(p_program_enrollment_ids) AS t (id)
-            INNER JOIN enrolldb.program_enrollments_programenrollment AS pe ON t.id = pe.id
-            WHERE pe.user_id IS NOT NULL
-        )
-    );
+    -- Each enrollment's current user (a relink takes it from that user). The enrollments are
+    -- locked, so this cannot change under us.
+    SELECT
+        pg_catalog.array_agg(r.user_id IS NOT NULL ORDER BY u.ord),
+        pg_catalog.array_agg(r.user_id) FILTER (WHERE r.user_id IS NOT NULL),
+        pg_catalog.array_agg(u.unit) FILTER (WHERE r.user_id IS NOT NULL)
+    INTO v_is_relink, v_old_user_ids, v_relink_units
+    FROM unnest(p_units, p_program_enrollment_ids) WITH ORDINALITY AS u (unit, pe_id, ord)
+    CROSS JOIN LATERAL (
+        SELECT pe.user_id
+        FROM enrolldb.program_enrollments_programenrollment AS pe
+        WHERE pe.id = u.pe_id
+        OFFSET 0
+    ) AS r;
+
+    PERFORM enrolldb.lock_users(p_user_ids || COALESCE(v_old_user_ids, '{}'));
+
+    -- The program course enrollments, locked in id order, one probe each.
+    SELECT
+        pg_catalog.array_agg(r.id ORDER BY r.id),
+        pg_catalog.array_agg(u.unit ORDER BY r.id)
+    INTO v_pce_ids, v_pce_units
+    FROM unnest(p_units, p_program_enrollment_ids) AS u (unit, pe_id)
+    CROSS JOIN LATERAL (
+        SELECT pce.id
+        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        WHERE pce.program_enrollment_id = u.pe_id
+        OFFSET 0
+    ) AS r;
 
     PERFORM 1
-    FROM unnest(p_program_enrollment_ids) AS t (id)
-    INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-        ON t.id = pce.program_enrollment_id
-    ORDER BY pce.id
-    FOR UPDATE OF pce;
+    FROM unnest(v_pce_ids) AS t (id)
+    CROSS JOIN LATERAL (
+        SELECT pce.id
+        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        WHERE pce.id = t.id
+        OFFSET 0
+        FOR UPDATE OF pce
+    ) AS locked;
 
     -- The course enrollments the rows point at now, and the target users' ones for the same
-    -- courses.
-    PERFORM 1
-    FROM enrolldb.student_courseenrollment AS ce
-    WHERE ce.id IN (
-        SELECT pce.course_enrollment_id
-        FROM unnest(p_program_enrollment_ids) AS t (id)
-        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-            ON t.id = pce.program_enrollment_id
-        WHERE pce.course_enrollment_id IS NOT NULL
-        UNION
+    -- courses, locked in id order.
+    SELECT pg_catalog.array_agg(DISTINCT c.id ORDER BY c.id)
+    INTO v_ce_ids
+    FROM unnest(p_program_enrollment_ids, p_user_ids) AS u (pe_id, user_id)
+    CROSS JOIN LATERAL (
+        SELECT pce.course_enrollment_id, pce.course_key
+        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        WHERE pce.program_enrollment_id = u.pe_id
+        OFFSET 0
+    ) AS x
+    LEFT JOIN LATERAL (
         SELECT target.id
-        FROM unnest(p_program_enrollment_ids, p_user_ids) AS u (pe_id, user_id)
-        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-            ON u.pe_id = pce.program_enrollment_id
-        INNER JOIN enrolldb.student_courseenrollment AS target
-            ON u.user_id = target.user_id AND pce.course_key = target.course_id
-    )
-    ORDER BY ce.id
-    FOR UPDATE OF ce;
+        FROM (
+            SELECT ce.id, ce.course_id
+            FROM enrolldb.student_courseenrollment AS ce
+            WHERE ce.user_id = u.user_id
+            OFFSET 0
+        ) AS target
+        WHERE target.course_id = x.course_key
+    ) AS tgt ON TRUE
+    CROSS JOIN LATERAL unnest(ARRAY[x.course_enrollment_id, tgt.id]) AS c (id)
+    WHERE c.id IS NOT NULL;
+
+    PERFORM 1
+    FROM unnest(v_ce_ids) AS t (id)
+    CROSS JOIN LATERAL (
+        SELECT ce.id
+        FROM enrolldb.student_courseenrollment AS ce
+        WHERE ce.id = t.id
+        OFFSET 0
+        FOR UPDATE OF ce
+    ) AS locked;
 
     -- The failing set grows until it is stable: a unit can fail because another unit, which
-    -- would have unlinked what stood in its way, fails. Each round keeps the first message of
+    -- would have unlinked what stood in its way, fails. Only a failing relink can stand in
+    -- another unit's way (it keeps its old user's enrollment and course enrollments), so when
+    -- no relink fails the first round is the last. Each round keeps the first message of
     -- every failing unit: per enrollment, the user collision first, then each course in
     -- course_key order, its existence before its conflicts (integrity errors carry course '').
     LOOP
@@ -550,6 +721,7 @@ BEGIN
         ) AS f;
         EXIT WHEN v_next = v_failed;
         v_failed := v_next;
+        EXIT WHEN NOT (v_failed OPERATOR(pg_catalog.&&) COALESCE(v_relink_units, '{}'));
         v_rounds := v_rounds + 1;
         IF v_rounds > pg_catalog.cardinality(p_units) + 1 THEN
             RAISE EXCEPTION 'link planning did not converge' USING ERRCODE = 'internal_error';
@@ -559,11 +731,11 @@ BEGIN
     SELECT
         pg_catalog.array_agg(u.pe_id ORDER BY u.pe_id),
         pg_catalog.array_agg(u.user_id ORDER BY u.pe_id),
-        pg_catalog.array_agg(u.pe_id ORDER BY u.pe_id) FILTER (WHERE pe.user_id IS NOT NULL)
+        pg_catalog.array_agg(u.pe_id ORDER BY u.pe_id) FILTER (WHERE u.is_relink)
     INTO v_ok_pe_ids, v_ok_user_ids, v_relink_pe_ids
-    FROM unnest(p_units, p_program_enrollment_ids, p_user_ids) AS u (unit, pe_id, user_id)
-    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe ON u.pe_id = pe.id
-    WHERE u.unit NOT IN (SELECT f.unit FROM unnest(v_failed) AS f (unit));
+    FROM unnest(p_units, p_program_enrollment_ids, p_user_ids, v_is_relink)
+        AS u (unit, pe_id, user_id, is_relink)
+    WHERE u.unit <> ALL(v_failed);
 
     IF v_ok_pe_ids IS NOT NULL THEN
         IF v_relink_pe_ids IS NOT NULL THEN
@@ -578,10 +750,9 @@ BEGIN
         WHERE pe.id = u.pe_id;
 
         PERFORM enrolldb.attach_course_enrollments(ARRAY(
-            SELECT pce.id
-            FROM unnest(v_ok_pe_ids) AS t (id)
-            INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-                ON t.id = pce.program_enrollment_id
+            SELECT p.id
+            FROM unnest(v_pce_ids, v_pce_units) AS p (id, unit)
+            WHERE p.unit <> ALL(v_failed)
         ));
     END IF;
 
