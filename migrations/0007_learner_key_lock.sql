@@ -1,6 +1,6 @@
 -- The key registry: one row per (organization, lowered external user key) ever written or
 -- signed in, the row that registrar writes and SSO sign-ins lock for that learner.
--- depends: 0005_waiting_learner_active_course
+-- depends: 0006_linear_trigger_plans
 
 CREATE TABLE enrolldb.learner_key_lock (
     lock_id bigint NOT NULL,

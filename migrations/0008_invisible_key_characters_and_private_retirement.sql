@@ -1,6 +1,6 @@
 -- Keys lose every invisible character at both ends; retirement digests per enrollment, salt
 -- readable by the owner alone.
--- depends: 0005_waiting_learner_active_course
+-- depends: 0007_learner_key_lock
 
 -- The history rows this migration writes say why.
 DO $$
