@@ -26,10 +26,6 @@ APP = "enrolldb_app"
 READONLY = "enrolldb_readonly"
 SEARCH_PATH = "search_path=pg_catalog, enrolldb, pg_temp"
 
-#: Tables readable by the owner alone (SPEC §4.4: whoever reads the salt can recompute retired
-#: keys). Every other table is readable by both roles.
-OWNER_ONLY_TABLES = {"retirement_salt"}
-
 #: Executable by both roles (and, by explicit decision, harmless helpers).
 KEY_HELPERS = {
     "enrolldb.canonical_external_key(text)",
@@ -37,9 +33,11 @@ KEY_HELPERS = {
     "enrolldb.comparable_external_key(text)",
 }
 
-#: Tables no role but the owner may read (SECURITY DEFINER code uses them): a role that can
-#: read a table can also hold locks on it, and the API waits on these tables' row locks.
-OWNER_ONLY_TABLES = {"learner_key_lock"}
+#: Tables no role but the owner may read (SECURITY DEFINER code uses them). The salt: whoever
+#: reads it can recompute retired keys. The key locks: a role that can read a table can also
+#: hold locks on it, and the API waits on these rows' locks. Every other table is readable by
+#: both roles.
+OWNER_ONLY_TABLES = {"retirement_salt", "learner_key_lock"}
 
 #: The API functions of SPEC §4 that exist at this stage (later issues add more).
 API_FUNCTIONS = {
