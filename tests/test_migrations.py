@@ -17,9 +17,11 @@ import psycopg
 import pytest
 
 from enrolldb.migrate import (
+    MIGRATIONS_SCHEMA,
     execute_function_files,
     load_migrations,
     migrate,
+    prepare_bookkeeping,
     rollback,
     status,
     yoyo_backend,
@@ -128,8 +130,9 @@ def test_rollback_all_leaves_nothing_and_reapply_is_identical(empty_db_dsn: str)
         schemas = [
             r[0]
             for r in conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'"
-                " AND nspname NOT IN ('information_schema', 'public')"
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%%'"
+                " AND nspname NOT IN ('information_schema', 'public', %s)",
+                (MIGRATIONS_SCHEMA,),
             )
         ]
         assert schemas == [], "rollback --all left schemas behind"
@@ -169,6 +172,7 @@ def test_rollback_one_then_migrate_restores(db_dsn: str) -> None:
 
 def test_stepwise_upgrade_equals_fresh_install(empty_db_dsn: str, db: Conn) -> None:
     migrations = load_migrations()
+    prepare_bookkeeping(empty_db_dsn, migrations)
     for _ in range(len(migrations)):
         # One migration per run, each on its own yoyo connection, as successive releases
         # would do; the function hook runs only at the end (it needs the full schema).

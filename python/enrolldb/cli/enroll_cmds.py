@@ -34,7 +34,7 @@ import psycopg
 
 from enrolldb.cli._common import EXIT_ERROR, Subparsers
 from enrolldb.cli._input import InputError, chunk_size, csv_records, progress_bar
-from enrolldb.dsn import one_line, resolve_dsn
+from enrolldb.dsn import connect, one_line, resolve_dsn
 from enrolldb.errors import EnrollDBError
 from enrolldb.linking import comparable_keys, group_chunks
 from enrolldb.registrar import (
@@ -223,7 +223,7 @@ def _run(
     outcomes: list[tuple[Line, str]] = []
     stopped: str | None = None
     dsn = resolve_dsn(args.dsn)
-    with psycopg.connect(dsn, autocommit=True, application_name=f"enrolldb {command}") as conn:
+    with connect(dsn, autocommit=True, application_name=f"enrolldb {command}") as conn:
         try:
             chunks = _chunks(conn, lines, args.chunk_size)
             with progress_bar("writing", len(lines), sys.stderr.isatty()) as advance:

@@ -35,7 +35,7 @@ import psycopg
 
 from enrolldb.cli._common import EXIT_ERROR, Subparsers
 from enrolldb.cli._input import InputError, chunk_size, csv_records, progress_bar
-from enrolldb.dsn import one_line, resolve_dsn
+from enrolldb.dsn import connect, one_line, resolve_dsn
 from enrolldb.errors import EnrollDBError
 from enrolldb.linking import DEFAULT_CHUNK_SIZE, LinkResult, iter_link_chunks
 
@@ -275,9 +275,7 @@ def run(args: argparse.Namespace) -> int:
     stopped: str | None = None
     # Autocommit: each chunk is its own committed transaction. Dry run: one transaction for
     # everything (each chunk inside it under a savepoint), rolled back below.
-    with psycopg.connect(
-        dsn, autocommit=not args.dry_run, application_name="enrolldb link"
-    ) as conn:
+    with connect(dsn, autocommit=not args.dry_run, application_name="enrolldb link") as conn:
         try:
             link_pairs(
                 conn,

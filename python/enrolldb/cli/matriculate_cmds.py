@@ -16,13 +16,12 @@ import json
 import logging
 import sys
 
-import psycopg
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from enrolldb.cli._common import EXIT_ERROR, Subparsers
-from enrolldb.dsn import one_line, resolve_dsn
+from enrolldb.dsn import connect, one_line, resolve_dsn
 from enrolldb.errors import EnrollDBError
 from enrolldb.linking import MatriculationResult, matriculate_learner
 
@@ -55,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     # keep Python's last-resort handler from printing them a second time on stderr.
     logging.getLogger("enrolldb").addHandler(logging.NullHandler())
     dsn = resolve_dsn(args.dsn)
-    with psycopg.connect(dsn, autocommit=True, application_name="enrolldb matriculate") as conn:
+    with connect(dsn, autocommit=True, application_name="enrolldb matriculate") as conn:
         try:
             results = matriculate_learner(
                 conn, args.user_id, args.organization_key, args.external_key
