@@ -173,7 +173,10 @@ def test_function_out_of_date_exits_1(db: Conn, db_dsn: str) -> None:
 
 
 def test_pending_migration_exits_1(db: Conn, db_dsn: str) -> None:
-    db.execute("DELETE FROM enrolldb_migrations._yoyo_migration WHERE migration_id = '0004_retirement_salt'")
+    db.execute(
+        "DELETE FROM enrolldb_migrations._yoyo_migration"
+        " WHERE migration_id = '0004_retirement_salt'"
+    )
     proc = enrolldb(db_dsn, "doctor", "--format", "json")
     assert proc.returncode == 1, proc
     document = json.loads(proc.stdout)

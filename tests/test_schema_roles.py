@@ -249,9 +249,7 @@ def test_readonly_cannot_execute_api_functions(db: Conn, connect: Any, signature
     assert signature not in granted_to(db, READONLY)
 
 
-def test_readonly_executes_only_the_key_helpers_and_check_integrity(
-    db: Conn, connect: Any
-) -> None:
+def test_readonly_executes_only_the_key_helpers_and_check_integrity(db: Conn, connect: Any) -> None:
     conn: Conn = connect(role=READONLY)
     assert conn.execute("SELECT enrolldb.canonical_external_key('k\u00a0')").fetchone() == ("k",)
     assert conn.execute("SELECT * FROM enrolldb.check_integrity()").fetchall() == []

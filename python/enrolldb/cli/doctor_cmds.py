@@ -239,7 +239,7 @@ def _print_text(
                 Text(v.detail),
             )
         console.print(table)
-        say("  what to do (docs/operators.md, section 'What doctor reports'):")
+        say("  what to do (docs/operators.md, section 'Violation kinds'):")
         for kind in sorted({v.violation for v in violations}):
             say(f"  - {kind}: {HINTS.get(kind, 'see docs/operators.md')}")
 
