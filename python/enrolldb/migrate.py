@@ -387,12 +387,14 @@ def _owner_check_skipped(conn: psycopg.Connection[Any]) -> str | None:
     """Why this role cannot compare function definitions (None when it can)."""
     row = conn.execute(
         "SELECT pg_catalog.pg_get_userbyid(nspowner),"
-        " pg_catalog.pg_has_role(current_user, nspowner, 'USAGE')"
+        " pg_catalog.pg_has_role(current_user, nspowner, 'USAGE'), pg_catalog.pg_is_in_recovery()"
         " FROM pg_catalog.pg_namespace WHERE nspname = 'enrolldb'"
     ).fetchone()
     if row is None:
         return None  # no schema: the comparison reports it as an error
-    owner, is_member = row
+    owner, is_member, standby = row
+    if standby:
+        return "not compared: this server is a read-only standby (compare on the primary)"
     if is_member:
         return None
     return f"not compared: needs the owner role {owner} (this is a read-only check for others)"
