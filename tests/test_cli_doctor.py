@@ -146,7 +146,8 @@ def test_planted_violation_is_reported_and_exits_1(db: Conn, db_dsn: str) -> Non
 
 
 def test_two_program_learners_are_information_not_a_problem(db: Conn, db_dsn: str) -> None:
-    # SPEC section 1: canceled out of program A's course, enrolled in program B's.
+    # The defect of docs/reference.md, "What it is": canceled out of program A's course,
+    # enrolled in program B's.
     seed_program(db, PROGRAM_A)
     seed_program(db, PROGRAM_B)
     enroll(db, PROGRAM_A, "gt-0002", "inactive")

@@ -6,12 +6,14 @@ Three sections, each answering a question a DBA or support lead asks:
    differs from ``sql/functions`` (:func:`enrolldb.status`).
 2. *Do the rows obey the rules?* Every row of ``enrolldb.check_integrity()``, as a table,
    with what to do about each kind (docs/operators.md explains them at length).
-3. *Who is exposed to the two-program pattern?* The compatibility query of SPEC §3, run
+3. *Who is exposed to the two-program pattern?* The two-program query (docs/reference.md), run
    verbatim. This is information, not a problem: enrolldb links these learners correctly;
    support staff used the list on the Django schema and may still want it.
 
-Exit codes: 0 healthy, 1 a violation, a pending migration or an out-of-date function,
-2 the check itself could not run (no server, bad DSN).
+Exit codes: 0 healthy, 1 never migrated, a violation, a pending migration, an out-of-date
+or undeclared function, 2 the check itself could not run (no server, bad DSN). Everything
+here only reads, so members of enrolldb_app and enrolldb_readonly may run it; the one check
+that needs the owner is skipped for others and said so.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from enrolldb.errors import EnrollDBError
 from enrolldb.integrity import Violation, check_integrity
 from enrolldb.migrate import MIGRATIONS_SCHEMA, MigrationStatus, status, status_lines
 
-#: The support staff's query of SPEC §3, verbatim: it must run unchanged on enrolldb.
+#: The support staff's two-program query (docs/reference.md), verbatim: it runs unchanged.
 TWO_PROGRAM_QUERY = """\
 select distinct pe1.external_user_key
 from program_enrollments_programcourseenrollment pce1
@@ -153,7 +155,7 @@ def _has_check_integrity(conn: psycopg.Connection[Any]) -> bool:
 
 
 def two_program_learners(conn: psycopg.Connection[Any]) -> list[str]:
-    """External keys returned by the SPEC §3 query, run unchanged in a read-only transaction
+    """External keys returned by the two-program query, run unchanged in a read-only transaction
     with ``search_path`` naming ``enrolldb`` (as support staff would in psql)."""
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
