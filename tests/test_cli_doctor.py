@@ -9,13 +9,13 @@ pattern, exits 0.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import psycopg
+
+from cli_run import enrolldb_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,20 +28,7 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 def enrolldb(db_dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO / "python"), env.get("PYTHONPATH")) if p
-    )
-    env.pop("COLUMNS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "enrolldb", "--dsn", db_dsn, *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return enrolldb_cli(*args, dsn=db_dsn)
 
 
 def seed_program(db: Conn, program: str) -> None:

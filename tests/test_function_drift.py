@@ -9,15 +9,13 @@ so a parsing gap cannot make ``migrate`` drop a function that a file does define
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from cli_run import enrolldb_cli
 from enrolldb.migrate import _declaring_files, load_migrations, migrate_report, status
 from enrolldb.routines import _arg_type, declared_routines, resolve, undeclared_routines
 
@@ -74,33 +72,17 @@ def add_overloads(db: Conn) -> None:
     )
 
 
-def cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO / "python"), env.get("PYTHONPATH")) if p
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "enrolldb", "--dsn", dsn, *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_status_and_doctor_name_the_extra_overloads(db: Conn, db_dsn: str) -> None:
     add_overloads(db)
     st = status(db_dsn)
     assert st.undeclared_functions == sorted([EXTRA_API_OVERLOAD, EXTRA_MIGRATION_OVERLOAD])
     assert st.functions_out_of_date == [] and not st.up_to_date
 
-    proc = cli(db_dsn, "status")
+    proc = enrolldb_cli("status", dsn=db_dsn)
     assert proc.returncode == 1, proc
     assert f"function defined by no file: {EXTRA_API_OVERLOAD}" in proc.stdout
 
-    proc = cli(db_dsn, "doctor")
+    proc = enrolldb_cli("doctor", dsn=db_dsn)
     assert proc.returncode == 1, proc
     assert f"function defined by no file: {EXTRA_MIGRATION_OVERLOAD}" in proc.stdout
     assert "NOT healthy: 2 undeclared function(s)" in proc.stdout
@@ -124,7 +106,7 @@ def test_migrate_drops_them_and_keeps_everything_declared(db: Conn, db_dsn: str)
 
 def test_migrate_cli_says_what_it_dropped(db: Conn, db_dsn: str) -> None:
     add_overloads(db)
-    proc = cli(db_dsn, "migrate")
+    proc = enrolldb_cli("migrate", dsn=db_dsn)
     assert proc.returncode == 0, proc
     assert (
         f"dropped {EXTRA_API_OVERLOAD}: no file in sql/functions or migrations defines it"

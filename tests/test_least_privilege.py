@@ -11,9 +11,6 @@ role links (the change reason reaches the history) and the read-only role runs d
 from __future__ import annotations
 
 import importlib
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import enrolldb
+from cli_run import enrolldb_cli
 from docblocks import REPO, Block, Placeholders, Runner, blocks, drop_roles
 from enrolldb.migrate import MigrateError, load_migrations, migrate, rollback, status
 
@@ -137,38 +135,21 @@ def test_app_role_links_and_history_carries_the_reason(
     assert reasons == [("+", None), ("~", "link_program_enrollments")]
 
 
-def enrolldb_cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.pop("DATABASE_URL", None)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO / "python"), env.get("PYTHONPATH")) if p
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "enrolldb", "--dsn", dsn, *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("login", ["support_staff", "lms_service"])
 def test_doctor_and_status_as_reader_exit_0(
     deployment: tuple[Placeholders, str], login: str
 ) -> None:
     names, dsn = deployment
     reader = as_role(dsn, names.role(login))
-    proc = enrolldb_cli(reader, "doctor")
+    proc = enrolldb_cli("doctor", dsn=reader)
     assert proc.returncode == 0, proc
     assert "functions: not compared: needs the owner role" in proc.stdout
     assert "check_integrity(): no violation" in proc.stdout
     assert proc.stdout.rstrip().endswith("healthy")
-    proc = enrolldb_cli(reader, "status")
+    proc = enrolldb_cli("status", dsn=reader)
     assert proc.returncode == 0, proc
     # A reader cannot migrate: the message names what is missing instead of a raw error.
-    proc = enrolldb_cli(reader, "migrate")
+    proc = enrolldb_cli("migrate", dsn=reader)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc
 
 

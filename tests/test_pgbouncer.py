@@ -15,7 +15,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import enrolldb
+from cli_run import enrolldb_cli
 from enrolldb.dsn import connect
 
 REPO = Path(__file__).resolve().parents[1]
@@ -170,36 +170,19 @@ def test_psycopg_defaults_do_break_behind_it(db: Any, bouncer_dsn: str) -> None:
         second.close()
 
 
-def cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.pop("DATABASE_URL", None)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO / "python"), env.get("PYTHONPATH")) if p
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "enrolldb", "--dsn", dsn, *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_cli_through_transaction_pooling(db: Any, bouncer_dsn: str) -> None:
     keys = [f"GT-{i}" for i in range(CALLS)]
     seed(db, keys[:-1])
     db.execute("INSERT INTO enrolldb.auth_user (username) VALUES ('late')")
     pairs = [arg for key in keys[:-1] for arg in ("--pair", f"{key}:user-{key}")]
-    proc = cli(bouncer_dsn, "link", PROGRAM, *pairs, "--chunk-size", "1")
+    proc = enrolldb_cli("link", PROGRAM, *pairs, "--chunk-size", "1", dsn=bouncer_dsn)
     assert proc.returncode == 0, proc
     assert f"linked:   {CALLS - 1}" in proc.stdout
 
     # SSO sign-in of a learner the registrar enrolls afterwards: realized at once.
     row = db.execute("SELECT id FROM enrolldb.auth_user WHERE username = 'late'").fetchone()
     assert row is not None
-    proc = cli(bouncer_dsn, "matriculate", str(row[0]), "gtx", keys[-1])
+    proc = enrolldb_cli("matriculate", str(row[0]), "gtx", keys[-1], dsn=bouncer_dsn)
     assert proc.returncode == 0, proc
     with connect(bouncer_dsn, autocommit=True) as conn:
         outcome = enrolldb.write_program_enrollments(
@@ -218,5 +201,5 @@ def test_cli_through_transaction_pooling(db: Any, bouncer_dsn: str) -> None:
     assert late == (row[0],)
 
     for command in (["doctor"], ["status"]):
-        proc = cli(bouncer_dsn, *command)
+        proc = enrolldb_cli(*command, dsn=bouncer_dsn)
         assert proc.returncode == 0, proc

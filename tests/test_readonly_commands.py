@@ -9,15 +9,13 @@ connect, so checking a database (or, without a DSN, ``postgres``) left yoyo tabl
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from cli_run import enrolldb_cli
 from enrolldb.dsn import LOCAL_DEFAULT
 from enrolldb.migrate import status
 
@@ -39,30 +37,12 @@ def relations(dsn: str) -> list[tuple[Any, ...]]:
         return conn.execute(_RELATIONS).fetchall()
 
 
-def run_cli(args: list[str], dsn: str | None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.pop("DATABASE_URL", None)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO / "python"), env.get("PYTHONPATH")) if p
-    )
-    dsn_args = ["--dsn", dsn] if dsn is not None else []
-    return subprocess.run(
-        [sys.executable, "-m", "enrolldb", *dsn_args, *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     "args", [["status"], ["doctor"], ["doctor", "--format", "json"]], ids=" ".join
 )
 def test_unmigrated_database_is_left_untouched(empty_db_dsn: str, args: list[str]) -> None:
     before = relations(empty_db_dsn)
-    proc = run_cli(args, empty_db_dsn)
+    proc = enrolldb_cli(*args, dsn=empty_db_dsn)
     assert relations(empty_db_dsn) == before
     assert proc.returncode == 1, proc
     assert "not migrated" in proc.stdout
@@ -84,14 +64,14 @@ def test_no_dsn_reads_postgres_and_creates_nothing(server_params: dict[str, Any]
     if any(schema == "enrolldb" for schema, _, _ in before):
         pytest.skip("the postgres database of this server has enrolldb migrated into it")
     for args in (["status"], ["doctor"]):
-        proc = run_cli(args, None)
+        proc = enrolldb_cli(*args)
         assert proc.returncode == 1, proc
         assert "not migrated" in proc.stdout
     assert relations(LOCAL_DEFAULT) == before
 
 
 def test_json_says_not_migrated(empty_db_dsn: str) -> None:
-    proc = run_cli(["doctor", "--format", "json"], empty_db_dsn)
+    proc = enrolldb_cli("doctor", "--format", "json", dsn=empty_db_dsn)
     document = json.loads(proc.stdout)
     assert document["healthy"] is False
     assert document["migrations"]["migrated"] is False
