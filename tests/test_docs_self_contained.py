@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +93,25 @@ def test_sections_the_cli_names_exist() -> None:
 def test_doctor_sample_shows_the_migration_count() -> None:
     counts = re.findall(r"applied: (\d+), pending: 0", (REPO / "docs" / "operators.md").read_text())
     assert counts and {int(c) for c in counts} == {len(load_migrations())}
+
+
+def test_reference_documents_every_function_the_roles_may_call(db: Any) -> None:
+    """A function a service or reader may call is part of the contract: it has a section
+    (or, for the key helpers, a signature line) in docs/reference.md."""
+    callable_names = {
+        str(name)
+        for (name,) in db.execute(
+            "SELECT DISTINCT p.proname FROM pg_proc AS p"
+            " WHERE p.pronamespace = 'enrolldb'::regnamespace"
+            " AND (has_function_privilege('enrolldb_app', p.oid, 'EXECUTE')"
+            "   OR has_function_privilege('enrolldb_readonly', p.oid, 'EXECUTE'))"
+        )
+    }
+    reference = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
+    sections = anchors(REPO / "docs" / "reference.md")
+    undocumented = sorted(
+        name
+        for name in callable_names
+        if name not in sections and not re.search(rf"^{name}\(", reference, re.MULTILINE)
+    )
+    assert callable_names and undocumented == []

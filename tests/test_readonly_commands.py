@@ -9,11 +9,13 @@ connect, so checking a database (or, without a DSN, ``postgres``) left yoyo tabl
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from cli_run import enrolldb_cli
 from enrolldb.dsn import LOCAL_DEFAULT
@@ -77,3 +79,19 @@ def test_json_says_not_migrated(empty_db_dsn: str) -> None:
     assert document["migrations"]["migrated"] is False
     assert document["migrations"]["applied"] == []
     assert any("not migrated" in e for e in document["errors"])
+
+
+def test_a_role_that_may_not_read_the_bookkeeping_gets_one_clear_line(
+    db: psycopg.Connection[Any], db_dsn: str
+) -> None:
+    db.execute("REVOKE SELECT ON enrolldb_migrations._yoyo_migration FROM enrolldb_readonly")
+    role = f"enrolldb_reader_{secrets.token_hex(4)}"
+    db.execute(f"CREATE ROLE {role} LOGIN IN ROLE enrolldb_readonly")
+    try:
+        proc = enrolldb_cli("status", dsn=make_conninfo(db_dsn, user=role))
+    finally:
+        db.execute(f"DROP OWNED BY {role}")
+        db.execute(f"DROP ROLE {role}")
+    assert proc.returncode == 2, proc
+    assert "may not read enrolldb_migrations._yoyo_migration" in proc.stderr
+    assert "Traceback" not in proc.stderr

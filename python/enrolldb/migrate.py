@@ -330,7 +330,15 @@ def applied_hashes(conn: psycopg.Connection[Any]) -> tuple[str | None, set[str]]
             query = sql.SQL("SELECT migration_hash FROM {}").format(
                 sql.Identifier(schema, "_yoyo_migration")
             )
-            hashes = {str(r[0]) for r in conn.execute(query)}
+            try:
+                hashes = {str(r[0]) for r in conn.execute(query)}
+            except psycopg.errors.InsufficientPrivilege:
+                conn.rollback()
+                raise MigrateError(
+                    f"this role may not read {schema}._yoyo_migration, where enrolldb records "
+                    "its migrations: the owner's next `enrolldb migrate` grants it to "
+                    f"{' and '.join(APP_ROLES)} (docs/operators.md, 'Roles and privileges')"
+                ) from None
             if hashes or schema == MIGRATIONS_SCHEMA:
                 return schema, hashes
     return None, set()
