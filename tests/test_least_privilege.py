@@ -167,6 +167,7 @@ def test_missing_roles_stop_migrate_before_anything(
     with pytest.raises(MigrateError) as info:
         migrate(as_role(dsn, owner))
     assert f"CREATE ROLE {missing} NOLOGIN;" in str(info.value)
+    assert "CREATE ROLE enrolldb_app" not in str(info.value)  # it exists: not asked for
     assert f"{owner} may not create roles" in str(info.value)
     monkeypatch.setattr(migrate_module, "APP_ROLES", ("enrolldb_app", "enrolldb_readonly"))
     with pytest.raises(MigrateError) as info:

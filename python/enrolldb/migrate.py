@@ -137,9 +137,9 @@ def _missing_roles(conn: psycopg.Connection[Any]) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def roles_sql() -> str:
-    """What a DBA runs once per cluster when the owner may not create roles."""
-    return " ".join(f"CREATE ROLE {role} NOLOGIN;" for role in APP_ROLES)
+def roles_sql(roles: list[str]) -> str:
+    """What a DBA runs once per cluster when the owner may not create ``roles``."""
+    return " ".join(f"CREATE ROLE {role} NOLOGIN;" for role in roles)
 
 
 def _check_privileges(conn: psycopg.Connection[Any]) -> None:
@@ -157,7 +157,7 @@ def _check_privileges(conn: psycopg.Connection[Any]) -> None:
     if missing and not may_create_roles:
         raise MigrateError(
             f"role(s) {', '.join(missing)} do not exist and {user} may not create roles: "
-            f"a superuser must run once per cluster: {roles_sql()} (docs/operators.md, "
+            f"a superuser must run once per cluster: {roles_sql(missing)} (docs/operators.md, "
             "'Roles and privileges')"
         )
     if not schema_exists and not may_create_schema:
