@@ -15,11 +15,16 @@ from typing import Any
 
 import psycopg
 import pytest
+from yoyo import get_backend
 
+from enrolldb.dsn import to_yoyo_uri
 from enrolldb.migrate import (
+    MIGRATIONS_SCHEMA,
     execute_function_files,
     load_migrations,
     migrate,
+    migrate_report,
+    prepare_bookkeeping,
     rollback,
     status,
     yoyo_backend,
@@ -128,8 +133,9 @@ def test_rollback_all_leaves_nothing_and_reapply_is_identical(empty_db_dsn: str)
         schemas = [
             r[0]
             for r in conn.execute(
-                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'"
-                " AND nspname NOT IN ('information_schema', 'public')"
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%%'"
+                " AND nspname NOT IN ('information_schema', 'public', %s)",
+                (MIGRATIONS_SCHEMA,),
             )
         ]
         assert schemas == [], "rollback --all left schemas behind"
@@ -169,6 +175,7 @@ def test_rollback_one_then_migrate_restores(db_dsn: str) -> None:
 
 def test_stepwise_upgrade_equals_fresh_install(empty_db_dsn: str, db: Conn) -> None:
     migrations = load_migrations()
+    prepare_bookkeeping(empty_db_dsn, migrations)
     for _ in range(len(migrations)):
         # One migration per run, each on its own yoyo connection, as successive releases
         # would do; the function hook runs only at the end (it needs the full schema).
@@ -230,3 +237,57 @@ def test_migrations_form_a_linear_chain_with_rollbacks() -> None:
         expected = [previous] if previous else []
         assert depends == expected, f"{m.id} must depend on exactly {expected}, not {depends}"
         previous = m.id
+
+
+def migrate_like_0_1_0(dsn: str) -> None:
+    """What enrolldb 0.1.0 did: yoyo's tables in ``public``, migrations then functions."""
+    migrations = load_migrations()
+    backend = get_backend(to_yoyo_uri(dsn, "public"))
+    try:
+        with backend.lock():
+            backend.apply_migrations_only(backend.to_apply(migrations))
+            backend.run_post_apply(migrations)
+    finally:
+        backend.connection.close()
+
+
+def yoyo_tables(dsn: str) -> list[tuple[str, str]]:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relname LIKE '%yoyo%' AND c.relkind = 'r' ORDER BY 1, 2"
+        ).fetchall()
+    return [(str(s), str(t)) for s, t in rows]
+
+
+def test_0_1_0_bookkeeping_in_public_is_moved_by_the_next_migrate(empty_db_dsn: str) -> None:
+    migrate_like_0_1_0(empty_db_dsn)
+    assert {s for s, _ in yoyo_tables(empty_db_dsn)} == {"public"}
+    st = status(empty_db_dsn)
+    assert st.applied == all_migration_ids() and st.bookkeeping_schema == "public"
+    assert not st.up_to_date
+    result = migrate_report(empty_db_dsn)
+    assert result.moved_bookkeeping and result.applied == []
+    assert yoyo_tables(empty_db_dsn) == [
+        (MIGRATIONS_SCHEMA, t)
+        for t in sorted(("_yoyo_log", "_yoyo_migration", "_yoyo_version", "yoyo_lock"))
+    ]
+    st = status(empty_db_dsn)
+    assert st.applied == all_migration_ids() and st.up_to_date, st
+    assert migrate_report(empty_db_dsn).moved_bookkeeping is False
+
+
+def test_another_applications_yoyo_tables_in_public_are_left_alone(empty_db_dsn: str) -> None:
+    with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE public._yoyo_migration (migration_hash varchar(64) PRIMARY KEY,"
+            " migration_id varchar(255), applied_at_utc timestamp)"
+        )
+        conn.execute("INSERT INTO public._yoyo_migration VALUES ('h', '0001_theirs', now())")
+    assert status(empty_db_dsn).migrated is False
+    assert migrate_report(empty_db_dsn).moved_bookkeeping is False
+    with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT migration_id FROM public._yoyo_migration").fetchall()
+    assert rows == [("0001_theirs",)]
+    assert status(empty_db_dsn).up_to_date

@@ -7,9 +7,10 @@ psycopg 3 (plain ``postgresql://`` makes yoyo import psycopg2). Everything is no
 through libpq's own parser (``psycopg.conninfo``), so passwords with ``@``/``%``, unix
 socket directories and query parameters survive the round trip.
 
-Server discovery follows SPEC §6: ``--dsn``, else ``DATABASE_URL``, else the libpq ``PG*``
-variables, else ``127.0.0.1:5432`` as ``postgres``. Failures raise :class:`SetupError`
-subclasses with a one-line, actionable message (the CLI prints it without a traceback).
+Server discovery (docs/operators.md, 'Connecting'): ``--dsn``, else ``DATABASE_URL``, else
+the libpq ``PG*`` variables, else ``127.0.0.1:5432`` as ``postgres``. Failures raise
+:class:`SetupError` subclasses with a one-line, actionable message (the CLI prints it
+without a traceback).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import re
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlencode
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-#: The conninfo tried when nothing is configured (SPEC §6).
+#: The conninfo tried when nothing is configured.
 LOCAL_DEFAULT = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
 #: libpq variables whose presence means "the user configured a server via PG*".
@@ -83,20 +85,36 @@ def conninfo_params(dsn: str) -> dict[str, str]:
     return {k: str(v) for k, v in conninfo_to_dict(to_conninfo(dsn)).items() if v is not None}
 
 
-def to_yoyo_uri(dsn: str) -> str:
+def to_yoyo_uri(dsn: str, schema: str) -> str:
     """Build the ``postgresql+psycopg://`` URI yoyo needs from any accepted DSN.
 
     Every libpq parameter is carried as a query argument (yoyo passes them straight to
     ``psycopg.connect``), which avoids URI-netloc pitfalls: socket directories as hosts,
     multi-host lists, percent-encoding of passwords, and hostname lower-casing.
-    ``options`` gets ``-c search_path=public`` appended so yoyo's bookkeeping tables
-    (``_yoyo_migration``, ``yoyo_lock``, ...) always land in ``public``, never in our
-    schema, whatever the role's default search_path is.
+    ``options`` gets ``-c search_path=<schema>`` appended so yoyo's bookkeeping tables
+    (``_yoyo_migration``, ``yoyo_lock``, ...) always land in ``schema``, whatever the role's
+    default search_path is (the migrations themselves qualify every name).
     """
     params = conninfo_params(dsn)
     options = params.get("options", os.environ.get("PGOPTIONS", ""))
-    params["options"] = f"{options} -c search_path=public".strip()
+    params["options"] = f"{options} -c search_path={schema}".strip()
     return "postgresql+psycopg://?" + urlencode(params)
+
+
+def connect(
+    dsn: str, *, autocommit: bool = False, application_name: str | None = None
+) -> psycopg.Connection[tuple[Any, ...]]:
+    """Open a connection the way every enrolldb tool does: safe behind PgBouncer.
+
+    ``prepare_threshold=None``: psycopg 3 otherwise turns a query run five times on one
+    connection into a server-side prepared statement, which outlives the transaction; with
+    PgBouncer in transaction mode the next transaction may run on another server connection
+    (``prepared statement "_pg3_0" does not exist``) or hand this one to another client.
+    """
+    conninfo = to_conninfo(dsn)
+    if application_name:
+        conninfo = make_conninfo(conninfo, application_name=application_name)
+    return psycopg.connect(conninfo, autocommit=autocommit, prepare_threshold=None)
 
 
 def with_dbname(dsn: str, dbname: str) -> str:
@@ -146,7 +164,7 @@ NO_SERVER_HELP = (
 
 
 def resolve_dsn(explicit: str | None = None) -> str:
-    """Resolve the DSN for CLI commands (SPEC §6) and check that the server answers."""
+    """Resolve the DSN for CLI commands and check that the server answers."""
     dsn = configured_dsn(explicit)
     if dsn is not None:
         check_reachable(dsn)

@@ -259,4 +259,4 @@ COMMENT ON FUNCTION enrolldb.check_integrity() IS
 '(course_enrollment_mismatch, shared_active_course_enrollment, noncanonical_external_key).';
 
 REVOKE ALL ON FUNCTION enrolldb.check_integrity() FROM public;
-GRANT EXECUTE ON FUNCTION enrolldb.check_integrity() TO enrolldb_app;
+GRANT EXECUTE ON FUNCTION enrolldb.check_integrity() TO enrolldb_app, enrolldb_readonly;

@@ -32,7 +32,7 @@ from enrolldb.cli._common import (
 )
 from enrolldb.cli._input import Problems, progress_bar
 from enrolldb.cli._spool import ResultSpool
-from enrolldb.dsn import resolve_dsn
+from enrolldb.dsn import connect, resolve_dsn
 from enrolldb.errors import EnrollDBError
 
 T = TypeVar("T")
@@ -58,14 +58,12 @@ class Connection:
         if self._conn is None:
             # Autocommit: each chunk is its own committed transaction. Dry run: one
             # transaction for everything (each call inside it under a savepoint), rolled back.
-            # prepare_threshold=None: the same call runs once per chunk, and psycopg would
-            # prepare it server-side from the sixth on, which a transaction-pooling PgBouncer
-            # cannot carry from one transaction to the next.
-            self._conn = psycopg.connect(
+            # dsn.connect: safe behind a transaction-pooling PgBouncer (no server-side
+            # prepared statements; the same call runs once per chunk).
+            self._conn = connect(
                 resolve_dsn(self.dsn),
                 autocommit=not self.dry_run,
                 application_name=f"enrolldb {self.command}",
-                prepare_threshold=None,
             )
         return self._conn
 

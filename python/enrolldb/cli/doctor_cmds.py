@@ -6,12 +6,14 @@ Three sections, each answering a question a DBA or support lead asks:
    differs from ``sql/functions`` (:func:`enrolldb.status`).
 2. *Do the rows obey the rules?* Every row of ``enrolldb.check_integrity()``, as a table,
    with what to do about each kind (docs/operators.md explains them at length).
-3. *Who is exposed to the two-program pattern?* The compatibility query of SPEC §3, run
+3. *Who is exposed to the two-program pattern?* The two-program query (docs/reference.md), run
    verbatim. This is information, not a problem: enrolldb links these learners correctly;
    support staff used the list on the Django schema and may still want it.
 
-Exit codes: 0 healthy, 1 a violation, a pending migration or an out-of-date function,
-2 the check itself could not run (no server, bad DSN).
+Exit codes: 0 healthy, 1 never migrated, a violation, a pending migration, an out-of-date
+or undeclared function, 2 the check itself could not run (no server, bad DSN). Everything
+here only reads, so members of enrolldb_app and enrolldb_readonly may run it; the one check
+that needs the owner is skipped for others and said so.
 """
 
 from __future__ import annotations
@@ -28,12 +30,12 @@ from rich.table import Table
 from rich.text import Text
 
 from enrolldb.cli._common import Subparsers, add_command, add_format_option
-from enrolldb.dsn import one_line, resolve_dsn
+from enrolldb.dsn import connect, one_line, resolve_dsn
 from enrolldb.errors import EnrollDBError
 from enrolldb.integrity import Violation, check_integrity
-from enrolldb.migrate import MigrationStatus, status
+from enrolldb.migrate import MIGRATIONS_SCHEMA, MigrationStatus, status, status_lines
 
-#: The support staff's query of SPEC §3, verbatim: it must run unchanged on enrolldb.
+#: The support staff's two-program query (docs/reference.md), verbatim: it runs unchanged.
 TWO_PROGRAM_QUERY = """\
 select distinct pe1.external_user_key
 from program_enrollments_programcourseenrollment pce1
@@ -113,7 +115,27 @@ def run(args: argparse.Namespace) -> int:
     violations: list[Violation] = []
     exposed: list[str] | None = None
     errors: list[str] = []
-    with psycopg.connect(dsn, autocommit=True, application_name="enrolldb doctor") as conn:
+    if not st.migrated:
+        # Nothing to check, and nothing may be created: say so and stop.
+        errors.append(NOT_MIGRATED)
+    else:
+        violations, exposed = _check_rows(dsn, errors)
+    healthy = st.up_to_date and not violations and not errors
+    if args.format == "json":
+        _print_json(st, violations, exposed, errors, healthy)
+    else:
+        _print_text(st, violations, exposed, errors, healthy)
+    return 0 if healthy else 1
+
+
+NOT_MIGRATED = "not migrated: enrolldb was never applied to this database (run `enrolldb migrate`)"
+
+
+def _check_rows(dsn: str, errors: list[str]) -> tuple[list[Violation], list[str] | None]:
+    """check_integrity() and the two-program query; failures are appended to ``errors``."""
+    violations: list[Violation] = []
+    exposed: list[str] | None = None
+    with connect(dsn, autocommit=True, application_name="enrolldb doctor") as conn:
         if _has_check_integrity(conn):
             try:
                 violations = check_integrity(conn)
@@ -125,12 +147,7 @@ def run(args: argparse.Namespace) -> int:
                 errors.append(f"two-program query failed: {one_line(exc)}")
         else:
             errors.append("enrolldb.check_integrity() does not exist: run `enrolldb migrate`")
-    healthy = st.up_to_date and not violations and not errors
-    if args.format == "json":
-        _print_json(st, violations, exposed, errors, healthy)
-    else:
-        _print_text(st, violations, exposed, errors, healthy)
-    return 0 if healthy else 1
+    return violations, exposed
 
 
 def _has_check_integrity(conn: psycopg.Connection[Any]) -> bool:
@@ -141,7 +158,7 @@ def _has_check_integrity(conn: psycopg.Connection[Any]) -> bool:
 
 
 def two_program_learners(conn: psycopg.Connection[Any]) -> list[str]:
-    """External keys returned by the SPEC §3 query, run unchanged in a read-only transaction
+    """External keys returned by the two-program query, run unchanged in a read-only transaction
     with ``search_path`` naming ``enrolldb`` (as support staff would in psql)."""
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
@@ -160,10 +177,14 @@ def _print_json(
     document = {
         "healthy": healthy,
         "migrations": {
+            "migrated": st.migrated,
+            "bookkeeping_schema": st.bookkeeping_schema,
             "applied": st.applied,
             "pending": st.pending,
             "functions_out_of_date": st.functions_out_of_date,
             "functions_error": st.functions_error,
+            "functions_not_checked": st.functions_not_checked,
+            "undeclared_functions": st.undeclared_functions,
         },
         "violations": [asdict(v) for v in violations],
         "two_program_learners": exposed,
@@ -186,16 +207,15 @@ def _print_text(
         console.print(Text(text, style=style or ""))
 
     say("migrations", "bold")
+    if not st.migrated:
+        say(f"  {NOT_MIGRATED}", "red")
+        say("")
+        say("NOT healthy: not migrated", "bold red")
+        return
     say(f"  applied: {len(st.applied)}, pending: {len(st.pending)}")
-    for migration_id in st.pending:
-        say(f"  pending: {migration_id}  (run `enrolldb migrate`)", "red")
-    if st.functions_error:
-        say(f"  functions: cannot check ({st.functions_error})", "red")
-    elif st.functions_out_of_date:
-        for name in st.functions_out_of_date:
-            say(f"  function out of date: {name}  (run `enrolldb migrate`)", "red")
-    else:
-        say("  functions: up to date")
+    for line in status_lines(st):
+        problem = not line.startswith("functions: ") or "cannot check" in line
+        say(f"  {line}", "red" if problem else None)
 
     say("")
     say("integrity", "bold")
@@ -224,7 +244,7 @@ def _print_text(
                 Text(v.detail),
             )
         console.print(table)
-        say("  what to do (docs/operators.md, section 'What doctor reports'):")
+        say("  what to do (docs/operators.md, section 'Violation kinds'):")
         for kind in sorted({v.violation for v in violations}):
             say(f"  - {kind}: {HINTS.get(kind, 'see docs/operators.md')}")
 
@@ -254,6 +274,10 @@ def _print_text(
             problems.append(f"{len(st.functions_out_of_date)} function(s) out of date")
         if st.functions_error:
             problems.append("functions could not be checked")
+        if st.undeclared_functions:
+            problems.append(f"{len(st.undeclared_functions)} undeclared function(s)")
+        if st.bookkeeping_schema != MIGRATIONS_SCHEMA:
+            problems.append("migration bookkeeping to move")
         if violations:
             problems.append(f"{len(violations)} violation(s)")
         if errors:

@@ -16,13 +16,12 @@ import json
 import logging
 import sys
 
-import psycopg
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from enrolldb.cli._common import EXIT_FAILED, EXIT_OK, Subparsers, add_command, add_format_option
-from enrolldb.dsn import resolve_dsn
+from enrolldb.dsn import connect, resolve_dsn
 from enrolldb.linking import MatriculationResult, matriculate_learner
 
 
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("enrolldb").addHandler(logging.NullHandler())
     dsn = resolve_dsn(args.dsn)
     # Whole-call errors (unknown user, invalid key) reach the CLI's handler: one line, exit 2.
-    with psycopg.connect(dsn, autocommit=True, application_name="enrolldb matriculate") as conn:
+    with connect(dsn, autocommit=True, application_name="enrolldb matriculate") as conn:
         results = matriculate_learner(conn, args.user_id, args.organization_key, args.external_key)
     failed = sum(1 for r in results if r.error is not None)
     if args.format == "json":

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 
 from enrolldb.cli._common import Subparsers, add_command
 from enrolldb.dsn import resolve_dsn
-from enrolldb.migrate import migrate, rollback, status
+from enrolldb.migrate import MIGRATIONS_SCHEMA, migrate_report, rollback, status, status_lines
 
 
 def register(subparsers: Subparsers) -> None:
@@ -55,30 +53,23 @@ def register(subparsers: Subparsers) -> None:
     p.set_defaults(handler=run_status)
 
 
-def _quiet() -> contextlib.AbstractContextManager[object]:
-    """yoyo prints the rows of any migration statement that returns some (0005 has a
-    top-level ``SELECT``) as a psql-style table on stdout; the commands say what they did
-    themselves, so that table goes nowhere."""
-    return contextlib.redirect_stdout(io.StringIO())
-
-
 def run_migrate(args: argparse.Namespace) -> int:
-    dsn = resolve_dsn(args.dsn)
-    with _quiet():
-        applied = migrate(dsn)
-    if not applied:
+    result = migrate_report(resolve_dsn(args.dsn))
+    if result.moved_bookkeeping:
+        print(f"moved yoyo's tables from schema public to {MIGRATIONS_SCHEMA}")
+    if not result.applied:
         print("nothing to apply; functions re-applied")
-        return 0
-    for migration_id in applied:
+    for migration_id in result.applied:
         print(f"applied {migration_id}")
-    print("functions re-applied")
+    if result.applied:
+        print("functions re-applied")
+    for signature in result.dropped_functions:
+        print(f"dropped {signature}: no file in sql/functions or migrations defines it")
     return 0
 
 
 def run_rollback(args: argparse.Namespace) -> int:
-    dsn = resolve_dsn(args.dsn)
-    with _quiet():
-        rolled_back = rollback(dsn, all=args.all)
+    rolled_back = rollback(resolve_dsn(args.dsn), all=args.all)
     if not rolled_back:
         print("nothing to roll back")
     for migration_id in rolled_back:
@@ -88,20 +79,15 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     st = status(resolve_dsn(args.dsn))
+    if not st.migrated:
+        print("not migrated: enrolldb was never applied to this database (run `enrolldb migrate`)")
+        return 1
     print(f"applied ({len(st.applied)}):")
     for migration_id in st.applied:
         print(f"  {migration_id}")
     print(f"pending ({len(st.pending)}):")
     for migration_id in st.pending:
         print(f"  {migration_id}")
-    if st.functions_error and st.pending:
-        print("functions: not checked until the pending migrations are applied")
-    elif st.functions_error:
-        print(f"functions: cannot check ({st.functions_error})")
-    elif st.functions_out_of_date:
-        print(f"functions out of date ({len(st.functions_out_of_date)}), run `enrolldb migrate`:")
-        for name in st.functions_out_of_date:
-            print(f"  {name}")
-    else:
-        print("functions: up to date")
+    for line in status_lines(st):
+        print(line)
     return 0 if st.up_to_date else 1
