@@ -10,9 +10,10 @@ The convention, for docs/operators.md and docs/service-authors.md:
   test server's superuser, on one scratch database per document; statements are split as
   yoyo splits migrations. ``CREATE ROLE enrolldb_app`` / ``enrolldb_readonly`` may meet an
   existing role (they are "once per cluster"): that error alone is tolerated.
-- ``sh`` blocks run with ``bash -euo pipefail`` in an empty temporary directory, with
-  ``enrolldb`` and ``psql`` on PATH, no ``PG*`` variables and ``DATABASE_URL`` pointing at
-  the scratch database as the superuser (a block may export its own).
+- ``sh`` blocks run with ``bash -euo pipefail`` in one temporary directory per document
+  (a file one block writes is there for the blocks after it), with ``enrolldb`` and
+  ``psql`` on PATH, no ``PG*`` variables and ``DATABASE_URL`` pointing at the scratch
+  database as the superuser (a block may export its own).
 - Placeholders, replaced before running and nowhere else: the server ``db.internal:5432``,
   the database ``lms`` and the example roles ``enrolldb_owner``, ``lms_service``,
   ``support_staff`` (per-run names, because roles are shared by the whole cluster).
@@ -113,9 +114,13 @@ class Runner:
         self.dsn = superuser_dsn
         self.names = names
         self.conn = psycopg.connect(superuser_dsn, autocommit=True)
+        # One working directory per document, as a reader's shell: a file one block writes
+        # (``cat > omscs-spring.csv``) is there for the blocks after it.
+        self.workdir = tempfile.mkdtemp(prefix="enrolldb-doc-")
 
     def close(self) -> None:
         self.conn.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def run(self, block: Block) -> None:
         text = self.names.apply(block.text)
@@ -150,20 +155,16 @@ class Runner:
         bindir = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
         env.pop("COLUMNS", None)
-        workdir = tempfile.mkdtemp(prefix="enrolldb-doc-")
-        try:
-            proc = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", text],
-                cwd=workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        proc = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", text],
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert proc.returncode == 0, (
             f"{block.doc}:{block.line} exited {proc.returncode}\n{text}\n"
             f"stdout: {proc.stdout}\nstderr: {proc.stderr}"

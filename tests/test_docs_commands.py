@@ -26,9 +26,6 @@ SKIP: dict[tuple[str, str], str] = {
     ("operators.md", "SET search_path = enrolldb, public;"): (
         "a template: <ce> is the course enrollment id doctor reported"
     ),
-    ("operators.md", "enrolldb link 8e4c1a2b-0000-4000-8000-000000000001 omscs-spring.csv"): (
-        "needs the registrar's file omscs-spring.csv and its program, not in the document"
-    ),
     (
         "service-authors.md",
         "SELECT id, user_id FROM enrolldb.program_enrollments_programenrollment",

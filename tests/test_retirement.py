@@ -22,7 +22,7 @@ import pytest
 from psycopg import sql
 
 import enrolldb
-from enrolldb.migrate import load_migrations, migrate, yoyo_backend
+from enrolldb.migrate import load_migrations, migrate, prepare_bookkeeping, yoyo_backend
 from scenario import (
     Conn,
     add_course,
@@ -265,6 +265,7 @@ def test_readers_cannot_read_the_salt_nor_recompute_a_retired_key(
 
 def migrate_before_0008(dsn: str) -> None:
     migrations = load_migrations()
+    prepare_bookkeeping(dsn, migrations)
     with yoyo_backend(dsn) as backend, backend.lock():
         pending = backend.to_apply(migrations)
         earlier = [m for m in pending if m.id < THIS_MIGRATION]
