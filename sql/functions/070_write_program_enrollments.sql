@@ -247,16 +247,24 @@ BEGIN
     ));
 
     -- Status changes of existing enrollments (every curriculum of the key), only where the
-    -- status differs: no needless history row.
+    -- status differs: no needless history row. The enrollments are found by one probe of
+    -- programenrollment_key_program_curriculum_uq per request (LATERAL ... OFFSET 0 is never
+    -- flattened), then updated by id: joined on the lowered key directly, a stale estimate
+    -- made this a nested loop over requests x enrollments (1,500 x 1,500 rows).
     UPDATE enrolldb.program_enrollments_programenrollment AS pe
-    SET status = e.status
-    FROM unnest(v_lows, v_statuses, v_outcomes, v_found) AS e (low, status, o, found)
-    WHERE
-        e.found
-        AND e.o = e.status
-        AND pe.program_uuid = p_program_uuid
-        AND pg_catalog.lower(pe.external_user_key) = e.low
-        AND pe.status <> e.status;
+    SET status = m.status
+    FROM (
+        SELECT x.id, e.status
+        FROM unnest(v_lows, v_statuses, v_outcomes, v_found) AS e (low, status, o, found)
+        CROSS JOIN LATERAL (
+            SELECT q.id
+            FROM enrolldb.program_enrollments_programenrollment AS q
+            WHERE q.program_uuid = p_program_uuid AND pg_catalog.lower(q.external_user_key) = e.low
+            OFFSET 0
+        ) AS x
+        WHERE e.found AND e.o = e.status
+    ) AS m
+    WHERE pe.id = m.id AND pe.status <> m.status;
 
     -- New enrollments: realized at once when the organization's identity of the key is known,
     -- unless that user already has an enrollment in the program and curriculum, or another new
