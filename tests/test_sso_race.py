@@ -290,6 +290,40 @@ def test_repeatable_read_create_on_an_old_snapshot_gets_40001(
     assert enrollment(db, program, "RACE-1") is None
 
 
+def test_client_does_not_retry_40001_inside_a_repeatable_read_transaction(
+    connect: Connect, db: Conn, world: tuple[uuid.UUID, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's retry runs inside the caller's transaction; under REPEATABLE READ the
+    snapshot stays old, so a retry would fail again: the caller gets the error after one
+    attempt, its transaction still usable, and retries the whole transaction itself."""
+    from enrolldb import calls
+
+    attempts: list[int] = []
+    original = calls._once
+
+    def counting(conn: Any, call: Any) -> Any:
+        attempts.append(1)
+        return original(conn, call)
+
+    monkeypatch.setattr(calls, "_once", counting)
+    program, alice = world
+    signer = connect(autocommit=False)
+    signer.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    signer.execute("SELECT count(*) FROM enrolldb.auth_user").fetchone()  # the snapshot
+    create_call(program, "RACE-1")(db)
+    attempts.clear()
+    with pytest.raises(enrolldb.TransientConflictError) as info:
+        enrolldb.matriculate_learner(signer, alice, ORG, "RACE-1")
+    assert info.value.sqlstate == "40001"
+    assert attempts == [1]
+    assert signer.execute("SELECT 1").fetchone() == (1,)  # rolled back to the savepoint only
+    signer.rollback()
+    results = enrolldb.matriculate_learner(signer, alice, ORG, "RACE-1")
+    signer.commit()
+    assert [r.error for r in results] == [None]
+    assert enrollment(db, program, "RACE-1") == (alice, "RACE-1")
+
+
 # Locks no other role can hold -----------------------------------------------------------------
 
 

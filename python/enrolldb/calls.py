@@ -35,12 +35,24 @@ def run_call(conn: psycopg.Connection[Any], call: Callable[[psycopg.Cursor[Any]]
         try:
             with mapped_errors():
                 return _once(conn, call)
-        except TransientConflictError:
-            if attempt == MAX_ATTEMPTS:
+        except TransientConflictError as exc:
+            if attempt == MAX_ATTEMPTS or not _retry_can_succeed(conn, exc):
                 raise
             # Jittered backoff: two transactions that deadlocked should not meet again.
             time.sleep(random.uniform(0.01, 0.05) * attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _retry_can_succeed(conn: psycopg.Connection[Any], exc: TransientConflictError) -> bool:
+    """A serialization failure (40001) inside the caller's REPEATABLE READ or SERIALIZABLE
+    transaction comes from the transaction's snapshot, which a savepoint does not renew:
+    trying again inside it would fail the same way, so the caller gets the error at once
+    and retries its whole transaction. A deadlock (40P01), or any conflict of a call that
+    owns its transaction, may succeed on the next try."""
+    if conn.autocommit or exc.sqlstate != "40001":
+        return True
+    row = conn.execute("SELECT pg_catalog.current_setting('transaction_isolation')").fetchone()
+    return row is not None and row[0] == "read committed"
 
 
 def _once(conn: psycopg.Connection[Any], call: Callable[[psycopg.Cursor[Any]], T]) -> T:
