@@ -71,6 +71,10 @@ BEGIN
     IF pg_catalog.cardinality(p_external_user_keys) = 0 THEN
         RETURN;
     END IF;
+    -- Under REPEATABLE READ or SERIALIZABLE only: the call's key locks first, so that a
+    -- snapshot older than a concurrent write of one of the keys gets 40001 instead of a link
+    -- that misses that write (016_key_lock_guards.sql). Nothing under READ COMMITTED.
+    PERFORM enrolldb.lock_program_keys_for_snapshot(p_program_uuid, p_external_user_keys);
 
     -- Rules 1-3, which need no lock: the key's shape, duplicates in the call, the user.
     SELECT

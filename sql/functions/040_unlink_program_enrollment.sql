@@ -14,10 +14,22 @@ AS $$DECLARE
         'enrolldb.history_change_reason', 'unlink_program_enrollment', TRUE
     );
     v_user_id integer;
+    v_program_uuid uuid;
+    v_key text;
 BEGIN
     IF p_program_enrollment_id IS NULL THEN
         RAISE EXCEPTION 'unlink_program_enrollment: the program enrollment id may not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    -- Under REPEATABLE READ or SERIALIZABLE, the enrollment's key lock first (the global lock
+    -- order): a snapshot older than a concurrent write of the key (a course enrollment this
+    -- unlink would not deactivate) gets 40001. Nothing under READ COMMITTED.
+    SELECT pe.program_uuid, pe.external_user_key INTO v_program_uuid, v_key
+    FROM enrolldb.program_enrollments_programenrollment AS pe
+    WHERE pe.id = p_program_enrollment_id;
+    IF v_key IS NOT NULL THEN
+        PERFORM enrolldb.lock_program_keys_for_snapshot(v_program_uuid, ARRAY[v_key]);
     END IF;
 
     SELECT pe.user_id INTO v_user_id

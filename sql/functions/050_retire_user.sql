@@ -14,11 +14,47 @@ AS $$DECLARE
         'enrolldb.history_change_reason', 'retire_user', TRUE
     );
     v_pe_ids integer[];
+    v_orgs text[];
+    v_lows text[];
+    v_locked bigint[] := '{}';
 BEGIN
     IF p_user_id IS NULL THEN
         RAISE EXCEPTION 'retire_user: the user id may not be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+
+    -- The learner key locks of every key the user is known by first (the global lock order):
+    -- its identities and the keys of its enrollments, each with its organization. A registrar
+    -- write or a sign-in of one of those keys then either committed before (and the reads
+    -- below, new snapshots under READ COMMITTED, see its enrollment or identity, which this
+    -- call retires) or waits for this call (and then finds the identity gone: it creates a
+    -- waiting enrollment, not one realized for the retired user). A key that reached the user
+    -- while this call waited is locked in the next round; the loop ends when a round finds no
+    -- new key (a handful of rounds at most, not one per learner).
+    LOOP
+        SELECT pg_catalog.array_agg(k.org), pg_catalog.array_agg(k.low)
+        INTO v_orgs, v_lows
+        FROM (
+            SELECT li.organization_key AS org, pg_catalog.lower(li.external_user_key) AS low
+            FROM enrolldb.program_enrollments_learneridentity AS li
+            WHERE li.user_id = p_user_id
+            UNION
+            SELECT p.authoring_organization_key, pg_catalog.lower(pe.external_user_key)
+            FROM enrolldb.program_enrollments_programenrollment AS pe
+            INNER JOIN enrolldb.program_enrollments_program AS p
+                ON pe.program_uuid = p.program_uuid
+            WHERE
+                pe.user_id = p_user_id
+                AND pe.external_user_key IS NOT NULL
+                AND NOT EXISTS (
+                    SELECT FROM enrolldb.retired_program_enrollment AS r
+                    WHERE r.program_enrollment_id = pe.id
+                )
+        ) AS k
+        WHERE enrolldb.learner_key_lock_id(k.org, k.low) <> ALL(v_locked);
+        EXIT WHEN v_orgs IS NULL;
+        v_locked := v_locked || enrolldb.lock_learner_key_pairs(v_orgs, v_lows);
+    END LOOP;
 
     SELECT pg_catalog.array_agg(l.id ORDER BY l.id)
     INTO v_pe_ids
