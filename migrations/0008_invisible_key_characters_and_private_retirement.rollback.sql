@@ -1,14 +1,14 @@
 -- Undo 0008_invisible_key_characters_and_private_retirement. Keys canonicalised or retired
--- again stay as they are (they are canonical under the old definition too); the salt becomes
--- readable by both roles again, as 0.1.0 had it.
+-- again stay as they are (they are canonical under the old definition too). The salt stays
+-- readable by the owner alone, unlike 0.1.0: it is the live salt of the keys retired so far,
+-- and a role that can read it can reverse a retired key by trying candidate keys, so no
+-- rollback hands it out (retire_user, SECURITY DEFINER, reads it with the owner's rights).
 DROP FUNCTION enrolldb.retired_external_key(integer, text);
 DROP TABLE enrolldb.retired_program_enrollment;
 
 COMMENT ON TABLE enrolldb.retirement_salt IS
 'One row: the per-database salt of retired external keys (retired_external_key_ || '
 'sha256(salt || key)). Generated at migration; a DBA may replace it before any retirement.';
-
-GRANT SELECT ON enrolldb.retirement_salt TO enrolldb_app, enrolldb_readonly;
 
 CREATE OR REPLACE FUNCTION enrolldb.canonical_external_key(p_key text)
 RETURNS text

@@ -291,3 +291,24 @@ def test_another_applications_yoyo_tables_in_public_are_left_alone(empty_db_dsn:
         rows = conn.execute("SELECT migration_id FROM public._yoyo_migration").fetchall()
     assert rows == [("0001_theirs",)]
     assert status(empty_db_dsn).up_to_date
+
+
+def test_rolling_back_0008_keeps_the_salt_owner_only(db_dsn: str) -> None:
+    """The salt is the live one of every key retired so far: reading it reverses a retired
+    key by trying candidates. 0008's rollback re-granted SELECT on it to both roles."""
+    target = "0008_invisible_key_characters_and_private_retirement"
+    rolled_back: list[str] = []
+    while target not in rolled_back:
+        step = rollback(db_dsn)
+        assert step, f"{target} was never rolled back"
+        rolled_back += step
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        for role in ("enrolldb_app", "enrolldb_readonly"):
+            row = conn.execute(
+                "SELECT has_table_privilege(%s, 'enrolldb.retirement_salt', 'SELECT')", (role,)
+            ).fetchone()
+            assert row == (False,), role
+            conn.execute(f"SET ROLE {role}")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT salt FROM enrolldb.retirement_salt")
+            conn.execute("RESET ROLE")
