@@ -16,7 +16,7 @@ import pytest
 from psycopg import errors as pgerrors
 
 import enrolldb
-from enrolldb.errors import InvalidArgumentError
+from enrolldb.errors import InvalidArgumentError, mapped_errors
 from enrolldb.registrar import write_program_course_enrollments, write_program_enrollments
 from fixtures_registrar import COURSE, CURRICULUM_A, ORG, PROGRAM_A, add_user, catalog
 
@@ -47,6 +47,9 @@ MATRICULATE = "SELECT * FROM enrolldb.matriculate_learner(%s::integer, %s::text,
     [
         ("O" * 256, "K-1"),  # 0.1.0: 22001 from the identity's varchar(255)
         ("O" * 100_000, "K-1"),
+        ("", "K-1"),  # an empty organization key recorded an identity for no organization
+        ("  ", "K-1"),
+        ("\u200b", "K-1"),
         (ORG, LONG),
         (ORG, "   "),
         (ORG, "\u200b"),
@@ -178,3 +181,41 @@ def test_garbage_sqlstates_never_leak_from_the_raw_functions(cat: Conn) -> None:
     """A raw call with a bad uuid literal fails in the caller's own cast (22P02 is the
     caller's), never inside the function: the functions take typed uuid arguments."""
     assert sqlstate(cat, WRITE, ("nope", "[]")) == pgerrors.InvalidTextRepresentation.sqlstate
+
+
+def test_json_nul_escape_is_an_invalid_argument(cat: Conn) -> None:
+    """``\\u0000`` in the json form's text: PostgreSQL says 22P05 (no text value holds a NUL),
+    which the client maps to InvalidArgumentError; nothing is written."""
+    query = "SELECT enrolldb.link_program_enrollments(%s, %s::json)"
+    params = (PROGRAM_A, '{"\\u0000": "u1"}')
+    assert sqlstate(cat, query, params) == "22P05"
+    with pytest.raises(InvalidArgumentError) as caught, mapped_errors():
+        cat.execute(query, params)
+    assert caught.value.sqlstate == "22P05"
+
+
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_client_nul_character_is_an_invalid_argument(
+    cat: Conn, connect: Any, autocommit: bool
+) -> None:
+    """psycopg refuses to send a string with a NUL (a DataError without SQLSTATE): the client
+    raises InvalidArgumentError, and inside the caller's transaction leaves no savepoint."""
+    alice = add_user(cat, "alice")
+    conn: Conn = connect(autocommit=autocommit)
+    with pytest.raises(InvalidArgumentError) as caught:
+        enrolldb.link(conn, PROGRAM_A, [("K\x00", "alice")])
+    assert caught.value.sqlstate is None
+    with pytest.raises(InvalidArgumentError):
+        enrolldb.link(conn, PROGRAM_A, [("K-1", "al\x00ice")])
+    with pytest.raises(InvalidArgumentError):
+        enrolldb.matriculate_learner(conn, alice, ORG, "K\x00")
+    if not autocommit:
+        with pytest.raises(pgerrors.InvalidSavepointSpecification):
+            conn.execute("RELEASE SAVEPOINT enrolldb_call")
+        conn.rollback()
+    assert enrolldb.matriculate_learner(conn, alice, ORG, "K-1") == []
+    conn.commit()
+    assert cat.execute(
+        "SELECT organization_key, external_user_key"
+        " FROM enrolldb.program_enrollments_learneridentity"
+    ).fetchall() == [(ORG, "K-1")]

@@ -66,8 +66,13 @@ def _once(conn: psycopg.Connection[Any], call: Callable[[psycopg.Cursor[Any]], T
         try:
             result = call(cur)
         except psycopg.Error:
-            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            status = conn.info.transaction_status
+            if status == psycopg.pq.TransactionStatus.INERROR:
                 cur.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+                cur.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            elif status == psycopg.pq.TransactionStatus.INTRANS:
+                # psycopg refused an argument before sending it (a NUL character): the
+                # transaction is fine, and the savepoint must not outlive the call.
                 cur.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
             raise
         cur.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")

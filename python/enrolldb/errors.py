@@ -39,7 +39,9 @@ class NullArgumentError(EnrollDBError, ValueError):
 class InvalidArgumentError(EnrollDBError, ValueError):
     """A whole-call argument was malformed: arrays of different lengths, a JSON value of the
     wrong type, an unknown program or course (SQLSTATE 22023); or an argument the call's
-    casts refused: a uuid that is not one (22P02), an id outside ``integer`` (22003)."""
+    casts refused: a uuid that is not one (22P02), an id outside ``integer`` (22003), a
+    JSON ``\\u0000`` (22P05); or a string with a NUL character, which psycopg refuses to send
+    (``sqlstate`` None)."""
 
 
 class UnknownUserError(EnrollDBError, LookupError):
@@ -116,6 +118,8 @@ SQLSTATE_ERRORS: dict[str, type[EnrollDBError]] = {
     # a UUID, an id outside the integer range.
     "22P02": InvalidArgumentError,
     "22003": InvalidArgumentError,
+    # A JSON argument whose text PostgreSQL cannot hold: "\u0000" (a NUL) in a key or name.
+    "22P05": InvalidArgumentError,
     "40001": TransientConflictError,
     "40P01": TransientConflictError,
     "57014": StatementTimeoutError,
@@ -134,6 +138,10 @@ def translate(exc: psycopg.Error) -> EnrollDBError | None:
     (connection failures and the like stay psycopg errors)."""
     sqlstate = exc.sqlstate
     if sqlstate is None:
+        if isinstance(exc, psycopg.DataError):
+            # psycopg refused to send an argument before the server saw it: a string with a
+            # NUL character ("\x00"), which no PostgreSQL text value can hold.
+            return InvalidArgumentError(str(exc))
         return None
     constraint = exc.diag.constraint_name
     message = exc.diag.message_primary or str(exc)

@@ -35,6 +35,12 @@ BEGIN
         RAISE EXCEPTION 'matriculate_learner: organization key longer than 255 characters'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- No program has an empty authoring organization a sign-in could be meant for; recording
+    -- an identity for it would only keep the learner's key for nothing.
+    IF enrolldb.canonical_external_key(p_organization_key) = '' THEN
+        RAISE EXCEPTION 'matriculate_learner: organization key is empty'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     v_key := enrolldb.canonical_external_key(p_external_user_key);
     IF NOT enrolldb.is_canonical_external_key(v_key) THEN
         RAISE EXCEPTION 'Invalid external user key %', p_external_user_key
@@ -270,7 +276,7 @@ COMMENT ON FUNCTION enrolldb.matriculate_learner(integer, text, text) IS
 'programs with that key (case-insensitive), in id order, each atomically. One row per '
 'enrollment attempted; error is NULL on success. Never aborts the caller''s transaction for a '
 'per-enrollment failure. A NULL argument: 22004; an unknown user: 23503; an invalid key or an '
-'organization key over 255 characters: 22023.';
+'organization key empty after trimming or over 255 characters: 22023.';
 
 REVOKE ALL ON FUNCTION enrolldb.matriculate_learner(integer, text, text) FROM public;
 GRANT EXECUTE ON FUNCTION enrolldb.matriculate_learner(integer, text, text) TO enrolldb_app;
