@@ -26,6 +26,7 @@ from fixtures_registrar import (
     CURRICULUM_A,
     CURRICULUM_B,
     ORG,
+    OTHER_ORG_PROGRAM,
     PROGRAM_A,
     PROGRAM_B,
     add_user,
@@ -127,6 +128,27 @@ def test_create_realized_at_once_then_retire_retires_it(
     )
     assert result == [(True,)]
     assert pe_rows(db) == [(PROGRAM_A, signed_in, True, None), (PROGRAM_B, signed_in, True, None)]
+    assert identities(db) == []
+    assert_healthy(db)
+
+
+def test_retire_locks_the_keys_of_every_organization(
+    db: Conn, connect: Connect, signed_in: int
+) -> None:
+    """The user also signed in with another organization's key: a create realized at once
+    there makes retire_user wait too, and is retired."""
+    app(connect, autocommit=True).execute(
+        "SELECT * FROM enrolldb.matriculate_learner(%s, 'other', 'O-7')", (signed_in,)
+    )
+    holder = app(connect, autocommit=False)
+    write_pe(holder, OTHER_ORG_PROGRAM, "O-7", CURRICULUM_B)  # realized at once (open)
+    result = in_thread_after_block(
+        db, holder, app(connect, autocommit=True), "SELECT enrolldb.retire_user(%s)", (signed_in,)
+    )
+    assert result == [(True,)]
+    assert sorted(pe_rows(db)) == sorted(
+        [(PROGRAM_A, signed_in, True, None), (OTHER_ORG_PROGRAM, signed_in, True, None)]
+    )
     assert identities(db) == []
     assert_healthy(db)
 
