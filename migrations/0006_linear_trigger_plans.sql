@@ -11,6 +11,10 @@
 -- not flatten it): a nested loop whose outer side is the input, whose inner side is one
 -- index probe per input row. Its cost is linear in the input whatever the statistics say,
 -- and independent of the table's size.
+--
+-- The trigger functions join their old and new transition tables with each other, so they
+-- are planned for each statement (plan_cache_mode = force_custom_plan: the tables' real
+-- sizes are then known); whatever calls them may use cached plans.
 
 CREATE OR REPLACE FUNCTION enrolldb.refresh_waiting_learner_active_course(
     p_program_course_enrollment_ids integer[]
@@ -58,6 +62,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 BEGIN
     -- Only active rows are ever recorded, so only theirs need a refresh. The status is
@@ -89,6 +94,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 BEGIN
     PERFORM enrolldb.refresh_waiting_learner_active_course(ARRAY(
@@ -111,6 +117,45 @@ BEGIN
 END;
 $$;
 
+-- The two program-course-enrollment triggers of 0005, unchanged but for their planning: the
+-- transition tables are joined with each other (old and new rows), which needs their real
+-- sizes, whatever the caller's plan_cache_mode.
+
+CREATE OR REPLACE FUNCTION enrolldb.track_waiting_on_pce_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    PERFORM enrolldb.refresh_waiting_learner_active_course(
+        ARRAY(SELECT r.id FROM changed_rows AS r WHERE r.status = 'active')
+    );
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION enrolldb.track_waiting_on_pce_update()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    PERFORM enrolldb.refresh_waiting_learner_active_course(ARRAY(
+        SELECT r.id
+        FROM changed_rows AS r
+        INNER JOIN old_rows AS o ON r.id = o.id
+        WHERE
+            (r.status, r.program_enrollment_id, r.course_key)
+            IS DISTINCT FROM (o.status, o.program_enrollment_id, o.course_key)
+    ));
+    RETURN NULL;
+END;
+$$;
+
 -- The match rule's checks, same shape: the changed rows drive index probes.
 
 CREATE OR REPLACE FUNCTION enrolldb.check_match_on_pce_insert()
@@ -118,6 +163,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_pce_id integer;
@@ -159,6 +205,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_pce_id integer;
@@ -203,6 +250,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_pce_id integer;
@@ -244,6 +292,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_pce_id integer;
