@@ -11,7 +11,9 @@
 -- side is one index probe per input row (OFFSET 0 keeps the planner from flattening the
 -- sub-select into a join it would then order by its estimates). Rows are locked the same
 -- way, in the lock order: the ids are collected first, sorted, and each is locked by its own
--- probe. Inside a probe only the columns of the one index meant for it are compared (pk,
+-- probe. One table per probe (a join inside a probe is ordered by estimates again: a table
+-- analyzed while empty was scanned in full for every row). Inside a probe only the columns
+-- of the one index meant for it are compared (pk,
 -- user_id, lower(key), ...); the rest (course, program, status) is tested outside: with
 -- stale statistics a second, less selective index (courseenrollment_course_idx,
 -- programenrollment_program_idx, the partial index on active rows) looked like one row
@@ -195,20 +197,24 @@ BEGIN
     INTO v_user_ids, v_course_keys, v_any_active
     FROM (
         SELECT
-            r.user_id,
+            u.user_id,
             r.course_key,
             pg_catalog.bool_or(r.status = 'active') AS any_active
         FROM unnest(p_program_course_enrollment_ids) AS t (id)
         CROSS JOIN LATERAL (
-            SELECT pe.user_id, pce.course_key::text AS course_key, pce.status
+            SELECT pce.program_enrollment_id, pce.course_key::text AS course_key, pce.status
             FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-            INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-                ON pce.program_enrollment_id = pe.id
             WHERE pce.id = t.id
             OFFSET 0
         ) AS r
-        WHERE r.user_id IS NOT NULL
-        GROUP BY r.user_id, r.course_key
+        CROSS JOIN LATERAL (
+            SELECT pe.user_id
+            FROM enrolldb.program_enrollments_programenrollment AS pe
+            WHERE pe.id = r.program_enrollment_id
+            OFFSET 0
+        ) AS u
+        WHERE u.user_id IS NOT NULL
+        GROUP BY u.user_id, r.course_key
     ) AS n;
 
     IF v_user_ids IS NULL THEN
@@ -258,17 +264,21 @@ BEGIN
     INTO v_pce_ids, v_pce_ce_ids
     FROM unnest(p_program_course_enrollment_ids) AS t (id)
     CROSS JOIN LATERAL (
-        SELECT pe.user_id, pce.course_key, pce.course_enrollment_id
+        SELECT pce.program_enrollment_id, pce.course_key, pce.course_enrollment_id
         FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-            ON pce.program_enrollment_id = pe.id
         WHERE pce.id = t.id
         OFFSET 0
     ) AS r
     CROSS JOIN LATERAL (
+        SELECT pe.user_id
+        FROM enrolldb.program_enrollments_programenrollment AS pe
+        WHERE pe.id = r.program_enrollment_id
+        OFFSET 0
+    ) AS u
+    CROSS JOIN LATERAL (
         SELECT ce.id, ce.course_id
         FROM enrolldb.student_courseenrollment AS ce
-        WHERE ce.user_id = r.user_id
+        WHERE ce.user_id = u.user_id
         OFFSET 0
     ) AS c
     WHERE c.course_id = r.course_key AND r.course_enrollment_id IS DISTINCT FROM c.id;
@@ -280,33 +290,41 @@ BEGIN
 
     -- Pending role assignments of active rows of active users become course access roles.
     SELECT
-        pg_catalog.array_agg(r.id),
-        pg_catalog.array_agg(r.user_id),
-        pg_catalog.array_agg(r.org),
-        pg_catalog.array_agg(r.course_key),
-        pg_catalog.array_agg(r.role)
+        pg_catalog.array_agg(a.id),
+        pg_catalog.array_agg(pe.user_id),
+        pg_catalog.array_agg(co.org),
+        pg_catalog.array_agg(pce.course_key),
+        pg_catalog.array_agg(a.role)
     INTO v_role_ids, v_role_user_ids, v_role_orgs, v_role_course_keys, v_roles
     FROM unnest(p_program_course_enrollment_ids) AS t (id)
     CROSS JOIN LATERAL (
-        SELECT
-            a.id,
-            pe.user_id,
-            co.org::text AS org,
-            pce.course_key::text AS course_key,
-            a.role::text AS role,
-            pce.status,
-            u.is_active
+        SELECT a.id, a.role::text AS role
         FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
-        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-            ON a.enrollment_id = pce.id
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-            ON pce.program_enrollment_id = pe.id
-        INNER JOIN enrolldb.auth_user AS u ON pe.user_id = u.id
-        INNER JOIN enrolldb.course_overviews_courseoverview AS co ON pce.course_key = co.id
         WHERE a.enrollment_id = t.id
         OFFSET 0
-    ) AS r
-    WHERE r.status = 'active' AND r.is_active;
+    ) AS a
+    CROSS JOIN LATERAL (
+        SELECT pce.program_enrollment_id, pce.course_key::text AS course_key, pce.status
+        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        WHERE pce.id = t.id
+        OFFSET 0
+    ) AS pce
+    CROSS JOIN LATERAL (
+        SELECT pe.user_id
+        FROM enrolldb.program_enrollments_programenrollment AS pe
+        WHERE pe.id = pce.program_enrollment_id
+        OFFSET 0
+    ) AS pe
+    CROSS JOIN LATERAL (
+        SELECT u.is_active FROM enrolldb.auth_user AS u WHERE u.id = pe.user_id OFFSET 0
+    ) AS u
+    CROSS JOIN LATERAL (
+        SELECT co.org::text AS org
+        FROM enrolldb.course_overviews_courseoverview AS co
+        WHERE co.id = pce.course_key
+        OFFSET 0
+    ) AS co
+    WHERE pce.status = 'active' AND u.is_active;
 
     IF v_role_ids IS NOT NULL THEN
         INSERT INTO enrolldb.student_courseaccessrole (user_id, org, course_id, role)
