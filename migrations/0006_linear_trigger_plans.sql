@@ -271,7 +271,7 @@ BEGIN
     CROSS JOIN LATERAL (
         SELECT pce.id AS pce_id, pce.course_enrollment_id
         FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-        WHERE pce.program_enrollment_id = r.id AND pce.course_enrollment_id IS NOT NULL
+        WHERE pce.program_enrollment_id = r.id
         OFFSET 0
         FOR SHARE OF pce
     ) AS p
