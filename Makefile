@@ -43,9 +43,21 @@ test: $(STAMP)
 demo: $(STAMP)
 	@$(BIN)/enrolldb demo
 
-# Linking cost per learner at 1k/10k/100k, side by side with a per-learner baseline.
-bench: $(STAMP)
-	@$(BIN)/python bench/link_scale.py $(BENCH_ARGS)
+# Linking measured side by side in one run (bench/run.py): enrolldb, the upstream row-by-row
+# sequence and the set-based floor at N = 1k, 10k, 100k (`make bench N=1000` for one size;
+# CI runs that as a smoke test that the three paths end with identical rows), load-then-link
+# without ANALYZE, matriculate_learner latency, the CLI's peak RSS. Prints each target with
+# PASS/FAIL; writes bench/results/latest.{json,md} and learners_per_second.png.
+N ?= 1000,10000,100000
+BENCH_STAMP := $(VENV)/.bench.stamp
+
+$(BENCH_STAMP): $(STAMP)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]' \
+		|| echo "==> could not install the bench extra (matplotlib): no chart this time"
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	@$(BIN)/python bench/run.py --sizes $(N) $(BENCH_ARGS)
 
 # About a minute of random concurrent API calls on a scratch database; prints its seed.
 # Replay with `make stress SEED=<seed>` (tests/stress_world.py --help for more options).

@@ -238,3 +238,36 @@ BEGIN
     RETURN NULL;
 END;
 $$;
+
+CREATE OR REPLACE FUNCTION enrolldb.track_waiting_on_pce_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
+BEGIN
+    PERFORM enrolldb.refresh_waiting_learner_active_course(
+        ARRAY(SELECT r.id FROM changed_rows AS r WHERE r.status = 'active')
+    );
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION enrolldb.track_waiting_on_pce_update()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
+BEGIN
+    PERFORM enrolldb.refresh_waiting_learner_active_course(ARRAY(
+        SELECT r.id
+        FROM changed_rows AS r
+        INNER JOIN old_rows AS o ON r.id = o.id
+        WHERE
+            (r.status, r.program_enrollment_id, r.course_key)
+            IS DISTINCT FROM (o.status, o.program_enrollment_id, o.course_key)
+    ));
+    RETURN NULL;
+END;
+$$;

@@ -11,6 +11,10 @@
 -- not flatten it): a nested loop whose outer side is the input, whose inner side is one
 -- index probe per input row. Its cost is linear in the input whatever the statistics say,
 -- and independent of the table's size.
+--
+-- The trigger functions join their old and new transition tables with each other, so they
+-- are planned for each statement (plan_cache_mode = force_custom_plan: the tables' real
+-- sizes are then known); whatever calls them may use cached plans.
 
 CREATE OR REPLACE FUNCTION enrolldb.refresh_waiting_learner_active_course(
     p_program_course_enrollment_ids integer[]
@@ -26,30 +30,31 @@ BEGIN
     INSERT INTO enrolldb.waiting_learner_active_course (
         program_course_enrollment_id, organization_key, lower_external_user_key, course_key
     )
-    SELECT s.id, s.organization_key, s.lower_key, s.course_key
+    SELECT s.id, p.organization_key, pg_catalog.lower(pe.external_user_key), s.course_key
     FROM (
         SELECT DISTINCT t.id FROM unnest(p_program_course_enrollment_ids) AS t (id)
     ) AS t
     CROSS JOIN LATERAL (
-        SELECT
-            pce.id,
-            p.authoring_organization_key AS organization_key,
-            pg_catalog.lower(pe.external_user_key) AS lower_key,
-            pce.course_key,
-            pce.status
+        SELECT pce.id, pce.program_enrollment_id, pce.course_key, pce.status
         FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-            ON pce.program_enrollment_id = pe.id
-        INNER JOIN enrolldb.program_enrollments_program AS p ON pe.program_uuid = p.program_uuid
-        WHERE
-            pce.id = t.id
-            AND pe.user_id IS NULL
-            AND pe.external_user_key IS NOT NULL
+        WHERE pce.id = t.id
         OFFSET 0
     ) AS s
-    -- Outside the sub-select, so that no plan uses the partial index on active rows as a
-    -- bitmap (see track_waiting_on_pe_update).
-    WHERE s.status = 'active';
+    CROSS JOIN LATERAL (
+        SELECT pe.user_id, pe.external_user_key, pe.program_uuid
+        FROM enrolldb.program_enrollments_programenrollment AS pe
+        WHERE pe.id = s.program_enrollment_id
+        OFFSET 0
+    ) AS pe
+    CROSS JOIN LATERAL (
+        SELECT p.authoring_organization_key AS organization_key
+        FROM enrolldb.program_enrollments_program AS p
+        WHERE p.program_uuid = pe.program_uuid
+        OFFSET 0
+    ) AS p
+    -- Tested outside the sub-selects, so that no plan uses the partial index on active rows
+    -- as a bitmap (see track_waiting_on_pe_update).
+    WHERE s.status = 'active' AND pe.user_id IS NULL AND pe.external_user_key IS NOT NULL;
 END;
 $$;
 
@@ -58,6 +63,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 BEGIN
     -- Only active rows are ever recorded, so only theirs need a refresh. The status is
@@ -89,6 +95,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 BEGIN
     PERFORM enrolldb.refresh_waiting_learner_active_course(ARRAY(
@@ -96,11 +103,15 @@ BEGIN
         FROM changed_rows AS r
         INNER JOIN old_rows AS o ON r.program_uuid = o.program_uuid
         CROSS JOIN LATERAL (
-            SELECT x.id, x.status
+            SELECT pe.id
             FROM enrolldb.program_enrollments_programenrollment AS pe
-            INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS x
-                ON pe.id = x.program_enrollment_id
             WHERE pe.program_uuid = r.program_uuid
+            OFFSET 0
+        ) AS pe
+        CROSS JOIN LATERAL (
+            SELECT x.id, x.status
+            FROM enrolldb.program_enrollments_programcourseenrollment AS x
+            WHERE x.program_enrollment_id = pe.id
             OFFSET 0
         ) AS pce
         WHERE
@@ -111,13 +122,56 @@ BEGIN
 END;
 $$;
 
--- The match rule's checks, same shape: the changed rows drive index probes.
+-- The two program-course-enrollment triggers of 0005, unchanged but for their planning: the
+-- transition tables are joined with each other (old and new rows), which needs their real
+-- sizes, whatever the caller's plan_cache_mode.
+
+CREATE OR REPLACE FUNCTION enrolldb.track_waiting_on_pce_insert()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    PERFORM enrolldb.refresh_waiting_learner_active_course(
+        ARRAY(SELECT r.id FROM changed_rows AS r WHERE r.status = 'active')
+    );
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION enrolldb.track_waiting_on_pce_update()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    PERFORM enrolldb.refresh_waiting_learner_active_course(ARRAY(
+        SELECT r.id
+        FROM changed_rows AS r
+        INNER JOIN old_rows AS o ON r.id = o.id
+        WHERE
+            (r.status, r.program_enrollment_id, r.course_key)
+            IS DISTINCT FROM (o.status, o.program_enrollment_id, o.course_key)
+    ));
+    RETURN NULL;
+END;
+$$;
+
+-- The match rule's checks, same shape: the changed rows drive index probes, one table per
+-- probe. A join of two tables inside one probe was ordered by their estimates: with the
+-- course enrollments analyzed while still empty, check_match_on_pe_update scanned all of
+-- them for every changed row (10,000 learners: 140 s).
 
 CREATE OR REPLACE FUNCTION enrolldb.check_match_on_pce_insert()
 RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_pce_id integer;
@@ -159,6 +213,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_pce_id integer;
@@ -203,6 +258,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_pce_id integer;
@@ -213,16 +269,18 @@ BEGIN
     FROM changed_rows AS r
     INNER JOIN old_rows AS o ON r.id = o.id
     CROSS JOIN LATERAL (
-        SELECT
-            pce.id AS pce_id,
-            ce.id AS ce_id,
-            ce.user_id AS ce_user_id
+        SELECT pce.id AS pce_id, pce.course_enrollment_id
         FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-        INNER JOIN enrolldb.student_courseenrollment AS ce
-            ON pce.course_enrollment_id = ce.id
         WHERE pce.program_enrollment_id = r.id
         OFFSET 0
-        FOR SHARE OF pce, ce
+        FOR SHARE OF pce
+    ) AS p
+    CROSS JOIN LATERAL (
+        SELECT p.pce_id, ce.id AS ce_id, ce.user_id AS ce_user_id
+        FROM enrolldb.student_courseenrollment AS ce
+        WHERE ce.id = p.course_enrollment_id
+        OFFSET 0
+        FOR SHARE OF ce
     ) AS l
     WHERE
         r.user_id IS DISTINCT FROM o.user_id
@@ -244,6 +302,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_pce_id integer;
@@ -254,16 +313,18 @@ BEGIN
     FROM changed_rows AS r
     INNER JOIN old_rows AS o ON r.id = o.id
     CROSS JOIN LATERAL (
-        SELECT
-            pce.id AS pce_id,
-            pce.course_key,
-            pe.user_id AS pe_user_id
+        SELECT pce.id AS pce_id, pce.course_key, pce.program_enrollment_id
         FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-            ON pce.program_enrollment_id = pe.id
         WHERE pce.course_enrollment_id = r.id
         OFFSET 0
-        FOR SHARE OF pce, pe
+        FOR SHARE OF pce
+    ) AS p
+    CROSS JOIN LATERAL (
+        SELECT p.pce_id, p.course_key, pe.user_id AS pe_user_id
+        FROM enrolldb.program_enrollments_programenrollment AS pe
+        WHERE pe.id = p.program_enrollment_id
+        OFFSET 0
+        FOR SHARE OF pe
     ) AS l
     WHERE
         (r.user_id, r.course_id) IS DISTINCT FROM (o.user_id, o.course_id)

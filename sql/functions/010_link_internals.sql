@@ -11,7 +11,9 @@
 -- side is one index probe per input row (OFFSET 0 keeps the planner from flattening the
 -- sub-select into a join it would then order by its estimates). Rows are locked the same
 -- way, in the lock order: the ids are collected first, sorted, and each is locked by its own
--- probe. Inside a probe only the columns of the one index meant for it are compared (pk,
+-- probe. One table per probe (a join inside a probe is ordered by estimates again: a table
+-- analyzed while empty was scanned in full for every row). Inside a probe only the columns
+-- of the one index meant for it are compared (pk,
 -- user_id, lower(key), ...); the rest (course, program, status) is tested outside: with
 -- stale statistics a second, less selective index (courseenrollment_course_idx,
 -- programenrollment_program_idx, the partial index on active rows) looked like one row
@@ -19,6 +21,12 @@
 -- `NOT IN (subquery)`: the first was planned as the inner side of a nested loop over a whole
 -- table after a bulk load (quadratic), the second becomes a per-row rescan when the planner
 -- expects too many rows to hash. tests/test_plans_stale_statistics.py holds all of this.
+--
+-- Plan caching: link_plan_errors (read-only, joins the call's own sets with each other) is
+-- planned for each call (force_custom_plan: its arrays are then sized right). The functions
+-- that write use plan_cache_mode = auto: their shapes need no estimate, and a forced custom
+-- plan would also re-plan the foreign-key check of every row they write (measured: 10,000
+-- learners spent 0.5 s re-planning 70,000 RI checks, a third of the floor's whole time).
 
 CREATE OR REPLACE FUNCTION enrolldb.lock_users(p_user_ids integer[])
 RETURNS void
@@ -52,7 +60,7 @@ RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET plan_cache_mode = force_custom_plan
+SET plan_cache_mode = auto
 SET jit = off
 AS $$
 BEGIN
@@ -85,7 +93,14 @@ BEGIN
                     SELECT FROM enrolldb.course_modes_coursemode AS cm
                     WHERE cm.course_id = d.course_id
                 )
-            ) AS audit_allowed
+            ) AS audit_allowed,
+            EXISTS (
+                SELECT FROM enrolldb.program_enrollments_programcourseenrollment AS other
+                WHERE
+                    other.course_enrollment_id = d.course_enrollment_id
+                    AND other.status = 'active'
+                    AND other.id <> d.pce_id
+            ) AS still_used
         FROM unnest(p_program_enrollment_ids) AS t (id)
         CROSS JOIN LATERAL (
             SELECT
@@ -101,13 +116,7 @@ BEGIN
     ) AS m
     WHERE
         ce.id = m.course_enrollment_id
-        AND NOT EXISTS (
-            SELECT FROM enrolldb.program_enrollments_programcourseenrollment AS other
-            WHERE
-                other.course_enrollment_id = ce.id
-                AND other.status = 'active'
-                AND other.id <> m.pce_id
-        )
+        AND NOT m.still_used
         AND (ce.is_active OR (m.audit_allowed AND ce.mode <> 'audit'));
 
     UPDATE enrolldb.program_enrollments_programcourseenrollment AS pce
@@ -139,7 +148,7 @@ RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET plan_cache_mode = force_custom_plan
+SET plan_cache_mode = auto
 SET jit = off
 AS $$
 BEGIN
@@ -163,7 +172,7 @@ RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET plan_cache_mode = force_custom_plan
+SET plan_cache_mode = auto
 SET jit = off
 AS $$
 DECLARE
@@ -188,20 +197,24 @@ BEGIN
     INTO v_user_ids, v_course_keys, v_any_active
     FROM (
         SELECT
-            r.user_id,
+            u.user_id,
             r.course_key,
             pg_catalog.bool_or(r.status = 'active') AS any_active
         FROM unnest(p_program_course_enrollment_ids) AS t (id)
         CROSS JOIN LATERAL (
-            SELECT pe.user_id, pce.course_key::text AS course_key, pce.status
+            SELECT pce.program_enrollment_id, pce.course_key::text AS course_key, pce.status
             FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-            INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-                ON pce.program_enrollment_id = pe.id
             WHERE pce.id = t.id
             OFFSET 0
         ) AS r
-        WHERE r.user_id IS NOT NULL
-        GROUP BY r.user_id, r.course_key
+        CROSS JOIN LATERAL (
+            SELECT pe.user_id
+            FROM enrolldb.program_enrollments_programenrollment AS pe
+            WHERE pe.id = r.program_enrollment_id
+            OFFSET 0
+        ) AS u
+        WHERE u.user_id IS NOT NULL
+        GROUP BY u.user_id, r.course_key
     ) AS n;
 
     IF v_user_ids IS NULL THEN
@@ -251,17 +264,21 @@ BEGIN
     INTO v_pce_ids, v_pce_ce_ids
     FROM unnest(p_program_course_enrollment_ids) AS t (id)
     CROSS JOIN LATERAL (
-        SELECT pe.user_id, pce.course_key, pce.course_enrollment_id
+        SELECT pce.program_enrollment_id, pce.course_key, pce.course_enrollment_id
         FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-            ON pce.program_enrollment_id = pe.id
         WHERE pce.id = t.id
         OFFSET 0
     ) AS r
     CROSS JOIN LATERAL (
+        SELECT pe.user_id
+        FROM enrolldb.program_enrollments_programenrollment AS pe
+        WHERE pe.id = r.program_enrollment_id
+        OFFSET 0
+    ) AS u
+    CROSS JOIN LATERAL (
         SELECT ce.id, ce.course_id
         FROM enrolldb.student_courseenrollment AS ce
-        WHERE ce.user_id = r.user_id
+        WHERE ce.user_id = u.user_id
         OFFSET 0
     ) AS c
     WHERE c.course_id = r.course_key AND r.course_enrollment_id IS DISTINCT FROM c.id;
@@ -273,33 +290,41 @@ BEGIN
 
     -- Pending role assignments of active rows of active users become course access roles.
     SELECT
-        pg_catalog.array_agg(r.id),
-        pg_catalog.array_agg(r.user_id),
-        pg_catalog.array_agg(r.org),
-        pg_catalog.array_agg(r.course_key),
-        pg_catalog.array_agg(r.role)
+        pg_catalog.array_agg(a.id),
+        pg_catalog.array_agg(pe.user_id),
+        pg_catalog.array_agg(co.org),
+        pg_catalog.array_agg(pce.course_key),
+        pg_catalog.array_agg(a.role)
     INTO v_role_ids, v_role_user_ids, v_role_orgs, v_role_course_keys, v_roles
     FROM unnest(p_program_course_enrollment_ids) AS t (id)
     CROSS JOIN LATERAL (
-        SELECT
-            a.id,
-            pe.user_id,
-            co.org::text AS org,
-            pce.course_key::text AS course_key,
-            a.role::text AS role,
-            pce.status,
-            u.is_active
+        SELECT a.id, a.role::text AS role
         FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
-        INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-            ON a.enrollment_id = pce.id
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-            ON pce.program_enrollment_id = pe.id
-        INNER JOIN enrolldb.auth_user AS u ON pe.user_id = u.id
-        INNER JOIN enrolldb.course_overviews_courseoverview AS co ON pce.course_key = co.id
         WHERE a.enrollment_id = t.id
         OFFSET 0
-    ) AS r
-    WHERE r.status = 'active' AND r.is_active;
+    ) AS a
+    CROSS JOIN LATERAL (
+        SELECT pce.program_enrollment_id, pce.course_key::text AS course_key, pce.status
+        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        WHERE pce.id = t.id
+        OFFSET 0
+    ) AS pce
+    CROSS JOIN LATERAL (
+        SELECT pe.user_id
+        FROM enrolldb.program_enrollments_programenrollment AS pe
+        WHERE pe.id = pce.program_enrollment_id
+        OFFSET 0
+    ) AS pe
+    CROSS JOIN LATERAL (
+        SELECT u.is_active FROM enrolldb.auth_user AS u WHERE u.id = pe.user_id OFFSET 0
+    ) AS u
+    CROSS JOIN LATERAL (
+        SELECT co.org::text AS org
+        FROM enrolldb.course_overviews_courseoverview AS co
+        WHERE co.id = pce.course_key
+        OFFSET 0
+    ) AS co
+    WHERE pce.status = 'active' AND u.is_active;
 
     IF v_role_ids IS NOT NULL THEN
         INSERT INTO enrolldb.student_courseaccessrole (user_id, org, course_id, role)
@@ -600,7 +625,7 @@ RETURNS TABLE (unit integer, error text)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET plan_cache_mode = force_custom_plan
+SET plan_cache_mode = auto
 SET jit = off
 AS $$
 #variable_conflict use_column
@@ -744,6 +769,9 @@ BEGIN
             PERFORM enrolldb.detach_course_enrollments(v_relink_pe_ids);
         END IF;
 
+        -- Estimate-dependent, like every UPDATE ... FROM unnest() here: the planner joins the
+        -- input with the table by its primary key, as a hash join or as index probes (both
+        -- linear); the test of the three statistics cases has never seen anything else.
         UPDATE enrolldb.program_enrollments_programenrollment AS pe
         SET user_id = u.user_id
         FROM unnest(v_ok_pe_ids, v_ok_user_ids) AS u (pe_id, user_id)
