@@ -1,6 +1,7 @@
 # enrolldb developer entry points. `make test` and `make demo` work on a fresh clone:
 # they create .venv (editable install with the dev extras) on first use and whenever
-# pyproject.toml changes, then find PostgreSQL on their own (see README / SPEC §6).
+# pyproject.toml changes, then find PostgreSQL on their own (see README / docs/reference.md,
+# Deployment).
 
 PYTHON ?= python3
 VENV   := .venv

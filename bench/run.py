@@ -1,6 +1,7 @@
 """``make bench``: linking measured side by side, in one run on one server, with targets.
 
-Why: SPEC 7 promises linking that is linear whatever the statistics and issue 8 sets ratios
+Why: docs/reference.md, Qualities promises linking that is linear whatever the statistics and issue
+8 sets ratios
 to hold on a 2-core machine. Every number here is a ratio of two measurements taken in the
 same run, never a wall-clock limit.
 

@@ -125,7 +125,8 @@ def load_bulk_case(conn: Conn, n: int) -> None:
     Program 1 holds N waiting learners ``KEY-1..N`` (users ``learner_i`` exist), each with
     two active program course enrollments (courses 1 and 2). 10% also hold a waiting
     enrollment in program 2 of the same organization, sharing course 2 there as an inactive
-    row (the two-program learner of the SPEC) next to an active row for course 3. 10% already
+    row (the two-program learner of docs/reference.md) next to an active row for course 3. 10%
+    already
     hold an active 'audit' course enrollment for course 1 of their own (linking converts it
     to 'masters'). Only program 1 is linked.
     """

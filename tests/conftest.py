@@ -4,7 +4,7 @@ Why this shape (tooling notes §2): cloning a migrated template (``CREATE DATABA
 TEMPLATE``) costs ~50-100 ms, far less than migrating per test, and each test still gets
 a real, private database it may commit to from several connections. No database mocks.
 
-Where the server comes from, in order (SPEC §6):
+Where the server comes from, in order (docs/reference.md, Deployment):
 
 1. ``DATABASE_URL`` or any libpq ``PG*`` variable → that server (noproc);
 2. running as root, ``CI=true`` or ``--pg-external`` → ``127.0.0.1:5432`` as ``postgres``

@@ -4,7 +4,8 @@ The test connection is the database owner (postgres), so it may write the tables
 the way a registrar's data or a DBA's script would put them there. Writers are named
 ``add_*``; readers return small named tuples so that tests compare whole rows.
 
-:func:`two_programs` builds the scenario of SPEC §1: programs A and B of one organization
+:func:`two_programs` builds the scenario of docs/reference.md, What it is: programs A and B of one
+organization
 share a course; learner key K has A's program enrollment canceled with its course row
 inactive and B's enrolled with its course row active; the LMS user exists but nothing is
 linked yet.
@@ -449,7 +450,7 @@ def integrity(conn: Conn) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-# --- the two-program scenario of SPEC §1 -----------------------------------------------------
+# --- the two-program scenario of docs/reference.md, What it is ----------------------------
 
 
 @dataclass(frozen=True)

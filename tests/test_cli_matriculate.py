@@ -103,7 +103,7 @@ def test_matriculate_json_and_per_enrollment_failure(db: Conn, db_dsn: str) -> N
         }
     ]
     assert linked_user(db, pe_id) is None
-    # The identity is recorded even so (SPEC 4.2).
+    # The identity is recorded even so (docs/reference.md, matriculate_learner).
     identity = db.execute(
         "SELECT user_id FROM enrolldb.program_enrollments_learneridentity"
         " WHERE organization_key = 'gtx' AND external_user_key = 'gt-0001'"

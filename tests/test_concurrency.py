@@ -1,4 +1,5 @@
-"""Concurrent calls end in a state that some serial order of the same calls produces (SPEC §7).
+"""Concurrent calls end in a state that some serial order of the same calls produces
+(docs/reference.md, Qualities).
 
 How these tests order sessions without sleeping: the first call runs in an explicit
 transaction that stays open; the second call runs in a thread on another connection; the
@@ -107,7 +108,8 @@ def add_course_row(db: Conn, program_enrollment_id: int, course_key: str, status
 
 @dataclass(frozen=True)
 class TwoPrograms:
-    """SPEC §1: key K canceled out of program A (course row inactive), enrolled in program
+    """docs/reference.md, What it is: key K canceled out of program A (course row inactive),
+    enrolled in program
     B (course row active), same course, same organization; the LMS user exists."""
 
     program_a: uuid.UUID

@@ -1,4 +1,4 @@
-"""Invisible characters at the ends of external keys (SPEC §3, issue 9 item 7).
+"""Invisible characters at the ends of external keys (docs/reference.md, Schema, issue 9 item 7).
 
 Why: ``GT-5`` and ``GT-5`` + U+200E (a left-to-right mark a spreadsheet or a bidi-aware
 form adds without anyone seeing it) must be one learner. The set is Unicode White_Space

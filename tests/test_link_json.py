@@ -1,4 +1,5 @@
-"""``link_program_enrollments(uuid, json)`` (SPEC §4.1, issue 9 item 8).
+"""``link_program_enrollments(uuid, json)`` (docs/reference.md, link_program_enrollments, issue 9
+item 8).
 
 Why: ``jsonb`` keeps only the last of two equal keys before any function sees them, so
 ``{"K1": "alice", "K1": "bob"}`` silently links K1 to bob through the jsonb form. The

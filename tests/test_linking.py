@@ -1,4 +1,5 @@
-"""link_program_enrollments (SPEC §4.1), both SQL forms, and its Python client (SPEC §5).
+"""link_program_enrollments (docs/reference.md, link_program_enrollments), both SQL forms, and its
+Python client (docs/reference.md, Python client).
 
 Every test asserts the rows the call leaves behind, not only what it returns.
 """
@@ -846,7 +847,8 @@ def test_jsonb_keys_differing_by_case_are_duplicates(db: Conn, w: World) -> None
 
 
 def test_two_keys_to_one_user_in_one_call_both_fail(db: Conn, w: World) -> None:
-    """Neither wins by its position in the input (SPEC §4.1: success never depends on
+    """Neither wins by its position in the input (docs/reference.md, link_program_enrollments:
+    success never depends on
     input order)."""
     curriculum = uuid.uuid4()
     add_waiting(db, w.program, "K1", [C1])
@@ -869,7 +871,8 @@ def test_two_keys_to_one_user_in_one_call_both_fail(db: Conn, w: World) -> None:
 
 
 def test_client_none_program_is_a_value_error(db: Conn, w: World) -> None:
-    """A None program uuid is a whole-call NULL (SPEC §4.1: 22004), not a uuid parse error."""
+    """A None program uuid is a whole-call NULL (docs/reference.md, link_program_enrollments:
+    22004), not a uuid parse error."""
     add_waiting(db, w.program, "K1", [C1])
     before = state(db)
     with pytest.raises(ValueError):

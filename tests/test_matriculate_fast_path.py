@@ -1,8 +1,10 @@
 """The SSO fast path equals linking the same enrollments one by one, in id order.
 
 Why: ``matriculate_learner`` handles a learner's waiting enrollments in one pass with
-statements of its own (one user, cached plans) instead of the bulk linking machinery. SPEC
-4.2 defines it as linking each enrollment atomically in id order, as 4.1 does. So each world
+statements of its own (one user, cached plans) instead of the bulk linking machinery.
+docs/reference.md
+(matriculate_learner) defines it as linking each enrollment atomically in id order, as
+link_program_enrollments does. So each world
 below is signed in once with ``matriculate_learner`` and once, in a rolled back transaction,
 by calling ``link_program_enrollments`` for each program in the enrollments' id order; the
 error texts and every row a link may touch must be the same.

@@ -1,4 +1,5 @@
-"""matriculate_learner (SPEC §4.2), unlink_program_enrollment (§4.3), retire_user (§4.4) and
+"""matriculate_learner (docs/reference.md, matriculate_learner), unlink_program_enrollment
+(unlink_program_enrollment), retire_user (retire_user) and
 check_integrity (§4.7), through SQL and the Python client; each test asserts the rows left."""
 
 from __future__ import annotations
@@ -324,7 +325,7 @@ def test_unlink_deactivates_and_clears(
     for course in (C1, C2):
         assert pce(db, rows[course]).course_enrollment_id is None
     # The active row's course enrollment is deactivated; the inactive row's (created inactive
-    # in 'masters' by the link) is never changed (SPEC 4.3).
+    # in 'masters' by the link) is never changed (docs/reference.md, unlink_program_enrollment).
     ce = course_enrollment(db, ces[C1].id)
     assert (ce.user_id, ce.is_active, ce.mode) == (alice, False, old_mode)
     assert course_enrollment(db, ces[C2].id) == ces[C2]

@@ -1,4 +1,4 @@
-"""Linking is set-based: no subtransaction per learner (SPEC §7 Scale).
+"""Linking is set-based: no subtransaction per learner (docs/reference.md, Qualities Scale).
 
 Why a grep-level test: a ``BEGIN ... EXCEPTION`` block in PL/pgSQL and a ``SAVEPOINT`` both
 open a subtransaction; one per learner in a bulk link of thousands crosses the 64-entry

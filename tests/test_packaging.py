@@ -1,4 +1,5 @@
-"""The wheel alone is enough: ``pip install enrolldb`` then ``enrolldb migrate`` (SPEC §2).
+"""The wheel alone is enough: ``pip install enrolldb`` then ``enrolldb migrate`` (docs/reference.md,
+Layout).
 
 Why: an editable install finds ``migrations/`` and ``sql/`` in the checkout, so only a
 real wheel in a fresh virtualenv outside the repository proves they are packaged.

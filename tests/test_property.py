@@ -1,8 +1,10 @@
 """Property test: random histories of registrar writes, links, relinks, matriculations and
 unlinks over three programs of one organization sharing courses never leave
-``check_integrity()`` non-empty, and raise nothing but documented errors (SPEC §4, §4.7).
+``check_integrity()`` non-empty, and raise nothing but documented errors (docs/reference.md,
+Functions, check_integrity).
 
-The registrar's writes are done here by direct SQL, as SPEC §4.6 describes them: a key is
+The registrar's writes are done here by direct SQL, as docs/reference.md,
+write_program_course_enrollments describes them: a key is
 enrolled into a program with course rows active or inactive (a second *active* row for one
 learner and course across programs is refused, as ``conflict``), programs are canceled and
 course rows deactivated; for a realized learner the course enrollment follows the row's
@@ -40,7 +42,7 @@ TABLES = (
     "enrolldb.student_courseenrollment_history"
 )
 
-#: Every per-element error SPEC §4.1 documents.
+#: Every per-element error docs/reference.md, link_program_enrollments documents.
 DOCUMENTED_ERRORS = [
     re.compile(p, re.DOTALL)
     for p in (
@@ -110,7 +112,8 @@ def find_pe(conn: Conn, program: uuid.UUID, key: str) -> tuple[int, int | None] 
 def set_course_row(
     conn: Conn, pe_id: int, user_id: int | None, course: str, status: str, staff: bool
 ) -> None:
-    """The registrar's write of one program course enrollment (SPEC §4.6, by hand)."""
+    """The registrar's write of one program course enrollment (docs/reference.md,
+    write_program_course_enrollments, by hand)."""
     row = conn.execute(
         "SELECT id, status, course_enrollment_id "
         "FROM enrolldb.program_enrollments_programcourseenrollment "

@@ -1,4 +1,5 @@
-"""write_program_enrollments and write_program_course_enrollments (SPEC 4.5, 4.6).
+"""write_program_enrollments and write_program_course_enrollments (docs/reference.md,
+write_program_enrollments, write_program_course_enrollments).
 
 Every test asserts the resulting rows, not only the returned outcomes: the outcomes are what
 the registrar sees, the rows are what the learner gets.

@@ -1,4 +1,5 @@
-"""retire_user (SPEC §4.4, issue 9 items 3-5): digests unique per program enrollment, an
+"""retire_user (docs/reference.md, retire_user, issue 9 items 3-5): digests unique per program
+enrollment, an
 idempotent retirement recognised by ``retired_program_enrollment``, a salt nobody but the
 owner can read, and the 0.1.0 retired keys re-retired by migration 0008.
 

@@ -1,4 +1,5 @@
-"""SPEC §3 history: every insert, update and delete of program enrollments, program course
+"""docs/reference.md, Schema history: every insert, update and delete of program enrollments,
+program course
 enrollments and course enrollments leaves the right history row.
 
 Why these tests: the history tables are the audit trail support staff use to reconstruct

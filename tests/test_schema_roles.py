@@ -1,4 +1,4 @@
-"""SPEC §3 roles, grants, function security and catalog hygiene.
+"""docs/reference.md, Schema roles, grants, function security and catalog hygiene.
 
 Why these tests: services connect as login roles that DBAs grant ``enrolldb_app`` or
 ``enrolldb_readonly``. If the app role could write a table directly it could bypass the
@@ -39,7 +39,8 @@ KEY_HELPERS = {
 #: both roles.
 OWNER_ONLY_TABLES = {"retirement_salt", "learner_key_lock"}
 
-#: The API functions of SPEC §4 that exist at this stage (later issues add more).
+#: The API functions of docs/reference.md, Functions that exist at this stage (later issues add
+#: more).
 API_FUNCTIONS = {
     "enrolldb.check_integrity()",
     "enrolldb.link_program_enrollments(uuid,text[],text[])",
@@ -404,7 +405,8 @@ def test_every_index_is_named_by_the_scheme(db: Conn) -> None:
 
 
 def test_constraint_names_match_what_the_client_maps(db: Conn) -> None:
-    """The names SPEC §3 rules are refused under (the Python client maps errors by them)."""
+    """The names docs/reference.md, Schema rules are refused under (the Python client maps errors by
+    them)."""
     names = {
         r[0]
         for r in db.execute(

@@ -1,4 +1,4 @@
-"""SPEC §3 table rules, one or more tests per rule, straight against the schema.
+"""docs/reference.md, Schema table rules, one or more tests per rule, straight against the schema.
 
 Why these tests: services in other languages and DBAs' scripts write to these tables without
 going through the API functions, so every rule of §3 must hold in the database itself. Each
@@ -591,7 +591,8 @@ def test_program_course_enrollment_foreign_keys(db: Conn, data: Data) -> None:
 
 
 class TwoPrograms:
-    """SPEC §1: one learner, one course run shared by programs A and B (and C)."""
+    """docs/reference.md, What it is: one learner, one course run shared by programs A and B (and
+    C)."""
 
     def __init__(self, data: Data) -> None:
         self.user = data.user("learner")
@@ -1191,9 +1192,11 @@ def test_modified_moves_forward_for_each_row_of_a_multi_row_update(db: Conn, dat
     assert all(after[i] > before[i] for i in p.pces)
 
 
-# --- SPEC §3 compatibility query ---------------------------------------------------------------
+# --- docs/reference.md, Schema compatibility query
+# ---------------------------------------------------------------
 
-# Verbatim from SPEC §3, line for line (the fourth line is split only to fit 100 columns).
+# Verbatim from docs/reference.md, Schema, line for line (the fourth line is split only to fit 100
+# columns).
 COMPATIBILITY_QUERY = (
     "select distinct pe1.external_user_key\n"
     "from program_enrollments_programcourseenrollment pce1\n"

@@ -1,4 +1,5 @@
-"""An SSO sign-in racing a registrar write of the same (organization, key) (SPEC 4.2, §7).
+"""An SSO sign-in racing a registrar write of the same (organization, key) (docs/reference.md,
+matriculate_learner, Qualities).
 
 Why: a sign-in that records an identity while a registrar creates the learner's enrollment
 must end as one of the two serial orders would: the enrollment linked to the learner, never

@@ -1,4 +1,4 @@
-"""The defect enrolldb exists for (SPEC §1, reference §2.9), made impossible.
+"""The defect enrolldb exists for (docs/reference.md, What it is, reference §2.9), made impossible.
 
 Program A's program course enrollment is ``inactive``, program B's ``active``, same course,
 same learner key. Whatever the path (bulk link or SSO matriculation), the order (A then B,
@@ -41,7 +41,7 @@ join program_enrollments_programenrollment pe1 on pe1.id=pce1.program_enrollment
 join program_enrollments_programenrollment pe2 on pe1.external_user_key=pe2.external_user_key and pe1.program_uuid <> pe2.program_uuid
 join program_enrollments_programcourseenrollment pce2 on pce2.program_enrollment_id=pe2.id
 where pce1.course_key = pce2.course_key
-"""  # noqa: E501  (verbatim from SPEC §3)
+"""  # noqa: E501  (verbatim from docs/reference.md, Schema)
 
 NOW = datetime.now(timezone.utc)
 

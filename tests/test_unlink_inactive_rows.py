@@ -1,4 +1,5 @@
-"""Inactive program course enrollments are inert on unlink and relink (SPEC 4.3).
+"""Inactive program course enrollments are inert on unlink and relink (docs/reference.md,
+unlink_program_enrollment).
 
 Why: linking never changes the course enrollment an inactive row points at (the learner may
 have bought it herself). 0.1.0 still deactivated it on unlink and relink: alice, who paid for

@@ -35,7 +35,7 @@ def say(message: str) -> None:
 
 @contextmanager
 def demo_server(explicit_dsn: str | None) -> Iterator[str]:
-    """A server DSN per SPEC §6; a throwaway server as the last resort.
+    """A server DSN per docs/reference.md, Deployment; a throwaway server as the last resort.
 
     An explicitly configured server (``--dsn``, ``DATABASE_URL``, ``PG*``) that does not
     answer is an error, not a reason to silently use another server.

@@ -1,4 +1,5 @@
-"""The story `enrolldb demo` tells: the two-program learner of SPEC §1, end to end.
+"""The story `enrolldb demo` tells: the two-program learner of docs/reference.md, What it is, end to
+end.
 
 Why a story rather than a feature tour: the one thing a new user must see is the defect this
 project exists for, made impossible. Everything runs through the public API as the
@@ -78,7 +79,8 @@ def _state(conn: psycopg.Connection[Any], console: Console, title: str) -> None:
 
 
 def run_story(conn: psycopg.Connection[Any], console: Console) -> None:
-    """Replay SPEC §1 on a migrated scratch database (``conn`` is autocommit)."""
+    """Replay docs/reference.md, What it is on a migrated scratch database (``conn`` is
+    autocommit)."""
     say: Say = console.print
     say("\n[bold]1. The catalog[/]: two programs of one university share a course.")
     conn.execute(

@@ -1,4 +1,5 @@
-"""Client calls of the linking API: one Python function per SQL function (SPEC §5).
+"""Client calls of the linking API: one Python function per SQL function (docs/reference.md, Python
+client).
 
 Every function here sends exactly one SQL call per chunk, with explicit casts and explicit
 result columns (``SELECT a, b FROM fn(...)``, never ``SELECT *``: a pooled connection that
@@ -242,7 +243,8 @@ def matriculate_learner(
 
 
 def unlink_program_enrollment(conn: psycopg.Connection[Any], program_enrollment_id: int) -> None:
-    """Take a program enrollment back from its user (SPEC 4.3)."""
+    """Take a program enrollment back from its user (docs/reference.md,
+    unlink_program_enrollment)."""
 
     def call(cur: psycopg.Cursor[Any]) -> None:
         cur.execute(

@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL server for people who have PostgreSQL installed but not running.
 
-Why: SPEC §6 wants ``make demo`` to work on a laptop with only the PostgreSQL binaries
+Why: docs/reference.md, Deployment wants ``make demo`` to work on a laptop with only the PostgreSQL
+binaries
 installed. We ``initdb`` into a temporary directory, start it with ``pg_ctl`` listening
 only on a unix socket inside that directory (so it can neither clash with nor be reached
 by anything else), and stop and delete it on exit. ``initdb`` refuses to run as root, so

@@ -1,4 +1,5 @@
-"""Client calls of the registrar's writes (SPEC 4.5, 4.6): one Python function per SQL
+"""Client calls of the registrar's writes (docs/reference.md, write_program_enrollments,
+write_program_course_enrollments): one Python function per SQL
 function, one SQL call each.
 
 The requests go to the database as one JSON array (``%(requests)s::jsonb``) and the outcomes
@@ -103,7 +104,8 @@ def write_program_enrollments(
     create: bool,
     update: bool,
 ) -> dict[str, str]:
-    """Create and/or update the program's enrollments (SPEC 4.5).
+    """Create and/or update the program's enrollments (docs/reference.md,
+    write_program_enrollments).
 
     Returns ``{external_user_key as requested: outcome}``. A mapping request may carry the
     keys ``external_user_key``, ``status`` and ``curriculum_uuid`` (a UUID or a string); other
@@ -141,7 +143,8 @@ def write_program_course_enrollments(
     create: bool,
     update: bool,
 ) -> dict[str, str]:
-    """Create and/or update the program's enrollments in one course (SPEC 4.6).
+    """Create and/or update the program's enrollments in one course (docs/reference.md,
+    write_program_course_enrollments).
 
     Returns ``{external_user_key as requested: outcome}``. A mapping request may carry the
     keys ``external_user_key``, ``status`` and ``course_staff`` (absent means None).

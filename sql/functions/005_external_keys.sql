@@ -13,7 +13,8 @@ RETURN (
 );
 
 COMMENT ON FUNCTION enrolldb.comparable_external_key(text) IS
-'The form in which keys are compared (as the stored keys are, SPEC 3): lower() of the canonical '
+'The form in which keys are compared (as the stored keys are, docs/reference.md, Schema): '
+'lower() of the canonical '
 'key; NULL when the key is not valid (empty after trimming or longer than 255 characters). Two '
 'keys are the same learner''s key when their comparable forms are equal.';
 

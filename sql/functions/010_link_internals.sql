@@ -5,7 +5,8 @@
 -- Lock order, everywhere: program enrollments (by id) -> users (auth_user rows FOR NO KEY
 -- UPDATE, by id) -> program course enrollments (by id) -> course enrollments (by id).
 --
--- Plans that do not depend on row estimates (SPEC 7: linear whatever the statistics say).
+-- Plans that do not depend on row estimates (docs/reference.md, Qualities: linear whatever the
+-- statistics say).
 -- Every lookup of a table is driven by the input: `FROM unnest(...) CROSS JOIN LATERAL
 -- (SELECT ... WHERE <indexed key> = <input column> OFFSET 0)`, a nested loop whose inner
 -- side is one index probe per input row (OFFSET 0 keeps the planner from flattening the
@@ -137,7 +138,8 @@ END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.detach_course_enrollments(integer[]) IS
-'Internal: the course-enrollment half of an unlink (SPEC 4.3), set-based: the course enrollment '
+'Internal: the course-enrollment half of an unlink (docs/reference.md, '
+'unlink_program_enrollment), set-based: the course enrollment '
 'of each active row is deactivated (moved to audit when allowed) unless another active program '
 'course enrollment still uses it; an inactive row''s course enrollment is never changed. Then '
 'the pointers become NULL. A relink calls this and then moves user_id straight to the new '
@@ -162,7 +164,8 @@ END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.unlink_locked(integer[]) IS
-'Internal: unlinks locked program enrollments as SPEC 4.3 says, set-based. A course enrollment '
+'Internal: unlinks locked program enrollments as docs/reference.md, unlink_program_enrollment '
+'says, set-based. A course enrollment '
 'still used by another active program course enrollment is left alone.';
 
 CREATE OR REPLACE FUNCTION enrolldb.attach_course_enrollments(
@@ -341,7 +344,8 @@ $$;
 
 COMMENT ON FUNCTION enrolldb.attach_course_enrollments(integer[]) IS
 'Internal: gives realized program course enrollments their course enrollment by the rules of '
-'SPEC 4.1 (active rows create, reactivate or convert to masters; inactive rows only point) and '
+'docs/reference.md, link_program_enrollments (active rows create, reactivate or convert to '
+'masters; inactive rows only point) and '
 'fulfils pending roles of active rows of active users.';
 
 CREATE OR REPLACE FUNCTION enrolldb.link_plan_errors(

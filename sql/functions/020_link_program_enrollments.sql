@@ -1,5 +1,5 @@
 -- link_program_enrollments: link a program's waiting (or otherwise linked) enrollments to LMS
--- users by external key, in bulk. SPEC 4.1.
+-- users by external key, in bulk. docs/reference.md, link_program_enrollments.
 
 CREATE OR REPLACE FUNCTION enrolldb.link_program_enrollments(
     p_program_uuid uuid,
@@ -217,7 +217,8 @@ $$;
 
 COMMENT ON FUNCTION enrolldb.link_program_enrollments(uuid, text[], text[]) IS
 'Links the program''s enrollments of each external key to the LMS user with that username. One '
-'row per input element, in input order: result linked, relinked or failed, with the SPEC 4.1 '
+'row per input element, in input order: result linked, relinked or failed, with '
+'docs/reference.md, link_program_enrollments '
 'error text. A failing element changes nothing; the others are unaffected.';
 
 CREATE OR REPLACE FUNCTION enrolldb.link_program_enrollments(

@@ -1,4 +1,5 @@
--- link_program_enrollments(uuid, json): the Django contract on the text as sent. SPEC 4.1.
+-- link_program_enrollments(uuid, json): the Django contract on the text as sent.
+-- docs/reference.md, link_program_enrollments.
 -- jsonb keeps only the last of two equal keys before any function sees them; json keeps
 -- every pair, so a key written twice reaches the array form twice and fails by its rule 2.
 

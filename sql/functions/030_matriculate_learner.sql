@@ -1,4 +1,4 @@
--- matriculate_learner: the SSO path. SPEC 4.2.
+-- matriculate_learner: the SSO path. docs/reference.md, matriculate_learner.
 
 CREATE OR REPLACE FUNCTION enrolldb.matriculate_learner(
     p_user_id integer,
@@ -119,8 +119,8 @@ BEGIN
     -- program and curriculum), and no two hold an active row for one course
     -- (waitinglearneractivecourse_learner_course_uq: they share the organization and key),
     -- so no enrollment's outcome depends on another's; inactive rows only point at what
-    -- the active ones give, whichever comes first. The reasons are those of linking (SPEC
-    -- 4.1, the texts of link_plan_errors) that a waiting enrollment and one user can meet:
+    -- the active ones give, whichever comes first. The reasons are those of linking
+    -- (docs/reference.md, link_program_enrollments; the texts of link_plan_errors) that a waiting enrollment and one user can meet:
     -- the first per enrollment, the user collision first, then each course in course_key
     -- order, its existence before its conflicts. One user's handful of rows: index probes,
     -- a cached plan.
@@ -198,7 +198,8 @@ BEGIN
         SET user_id = p_user_id
         WHERE pe.id = ANY(v_ok);
 
-        -- Their course enrollments, by the rules of linking (SPEC 4.1), as
+        -- Their course enrollments, by the rules of linking (docs/reference.md,
+        -- link_program_enrollments), as
         -- attach_course_enrollments applies them, shaped for one user so that each statement
         -- is a few index probes with a cached plan (attach_course_enrollments is planned per
         -- call for arrays of any size: 2.6 ms of a 4 ms sign-in). A missing course

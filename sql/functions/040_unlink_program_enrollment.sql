@@ -1,4 +1,5 @@
--- unlink_program_enrollment: take a program enrollment back from its user. SPEC 4.3.
+-- unlink_program_enrollment: take a program enrollment back from its user. docs/reference.md,
+-- unlink_program_enrollment.
 
 CREATE OR REPLACE FUNCTION enrolldb.unlink_program_enrollment(p_program_enrollment_id integer)
 RETURNS void

@@ -1,4 +1,4 @@
--- retire_user: remove a retired user's external keys. SPEC 4.4.
+-- retire_user: remove a retired user's external keys. docs/reference.md, retire_user.
 
 CREATE OR REPLACE FUNCTION enrolldb.retire_user(p_user_id integer)
 RETURNS boolean

@@ -1,4 +1,5 @@
--- check_integrity: report states that break the rules of enrolldb. SPEC 4.7.
+-- check_integrity: report states that break the rules of enrolldb. docs/reference.md,
+-- check_integrity.
 
 CREATE OR REPLACE FUNCTION enrolldb.check_integrity()
 RETURNS TABLE (

@@ -1,4 +1,5 @@
--- write_program_enrollments: the registrar creates and updates program enrollments. SPEC 4.5.
+-- write_program_enrollments: the registrar creates and updates program enrollments.
+-- docs/reference.md, write_program_enrollments.
 -- Also the internal lock_learner_keys, shared with write_program_course_enrollments (080).
 
 CREATE OR REPLACE FUNCTION enrolldb.lock_learner_keys(
@@ -304,7 +305,8 @@ END;
 $$;
 
 COMMENT ON FUNCTION enrolldb.write_program_enrollments(uuid, jsonb, boolean, boolean) IS
-'The registrar''s writes (SPEC 4.5). p_requests is a JSON array of {external_user_key, status, '
+'The registrar''s writes (docs/reference.md, write_program_enrollments). p_requests is a JSON '
+'array of {external_user_key, status, '
 'curriculum_uuid}; returns {key as requested: outcome}. Per request, first match wins: '
 'invalid-key (empty after trimming or over 255 characters); duplicated (a later occurrence of a '
 'key, compared as stored keys are; not applied; when the same spelling occurs twice the object '

@@ -1,5 +1,5 @@
 -- write_program_course_enrollments: the registrar creates and updates a program's enrollments in
--- one course, under the one-active rule. SPEC 4.6.
+-- one course, under the one-active rule. docs/reference.md, write_program_course_enrollments.
 
 CREATE OR REPLACE FUNCTION enrolldb.write_program_course_enrollments(
     p_program_uuid uuid,
@@ -314,7 +314,8 @@ $$;
 
 COMMENT ON FUNCTION enrolldb.write_program_course_enrollments(uuid, text, jsonb, boolean, boolean)
 IS
-'The registrar''s writes for one course of a program (SPEC 4.6). p_requests is a JSON array of '
+'The registrar''s writes for one course of a program (docs/reference.md, '
+'write_program_course_enrollments). p_requests is a JSON array of '
 '{external_user_key, status (active|inactive), course_staff (true|false|null, may be absent)}; '
 'returns {key as requested: outcome}. Per request, first match wins: invalid-key (empty after '
 'trimming or over 255 characters); duplicated (a later occurrence of a key, not applied; the '

@@ -1,4 +1,4 @@
-"""``enrolldb demo``: replay the SPEC §1 scenario on a scratch database."""
+"""``enrolldb demo``: replay docs/reference.md, What it is scenario on a scratch database."""
 
 from __future__ import annotations
 
