@@ -182,6 +182,7 @@ def _print_json(
             "applied": st.applied,
             "pending": st.pending,
             "functions_out_of_date": st.functions_out_of_date,
+            "privileges_out_of_date": st.privileges_out_of_date,
             "functions_error": st.functions_error,
             "functions_not_checked": st.functions_not_checked,
             "undeclared_functions": st.undeclared_functions,
@@ -272,6 +273,8 @@ def _print_text(
             problems.append(f"{len(st.pending)} pending migration(s)")
         if st.functions_out_of_date:
             problems.append(f"{len(st.functions_out_of_date)} function(s) out of date")
+        if st.privileges_out_of_date:
+            problems.append(f"privileges of {len(st.privileges_out_of_date)} object(s) out of date")
         if st.functions_error:
             problems.append("functions could not be checked")
         if st.undeclared_functions:
