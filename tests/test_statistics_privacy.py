@@ -86,9 +86,7 @@ def assert_no_key_in(stats: list[tuple[str, str, str]]) -> None:
     assert leaked == []
 
 
-def test_reader_sees_no_key_in_pg_stats_after_analyze_and_retire(
-    db: Conn, reader_dsn: str
-) -> None:
+def test_reader_sees_no_key_in_pg_stats_after_analyze_and_retire(db: Conn, reader_dsn: str) -> None:
     user, key = seed(db)
     analyze(db)
     assert enrolldb.retire_user(db, user) is True
