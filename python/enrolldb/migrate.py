@@ -327,6 +327,32 @@ def _table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> boo
     return bool(row and row[0])
 
 
+def _unreadable_bookkeeping(conn: psycopg.Connection[Any], schema: str) -> str:
+    """Why this role may not read yoyo's table, and the fix: membership in one of
+    :data:`APP_ROLES` for a role in neither (a migrate would not help it), the owner's
+    next migrate for a member (it grants the read to both roles)."""
+    row = conn.execute(
+        "SELECT current_user, bool_or(pg_catalog.pg_has_role(current_user, r.oid, 'USAGE'))"
+        " FROM pg_catalog.pg_roles AS r WHERE r.rolname = ANY(%s::text[])",
+        (list(APP_ROLES),),
+    ).fetchone()
+    conn.rollback()
+    user, member = (row[0], bool(row[1])) if row else ("this role", False)
+    where = (
+        f"this role may not read {schema}._yoyo_migration, where enrolldb records its migrations"
+    )
+    if not member:
+        return (
+            f"{where}: {user} is a member of neither {' nor '.join(APP_ROLES)}; a superuser "
+            f'grants it one of them: GRANT enrolldb_readonly TO "{user}"; (or enrolldb_app) '
+            "(docs/operators.md, 'Roles and privileges')"
+        )
+    return (
+        f"{where}: the owner's next `enrolldb migrate` grants it to "
+        f"{' and '.join(APP_ROLES)} (docs/operators.md, 'Roles and privileges')"
+    )
+
+
 def applied_hashes(conn: psycopg.Connection[Any]) -> tuple[str | None, set[str]]:
     """(schema of the bookkeeping, applied migration hashes) without writing anything."""
     for schema in (MIGRATIONS_SCHEMA, "public"):
@@ -338,11 +364,7 @@ def applied_hashes(conn: psycopg.Connection[Any]) -> tuple[str | None, set[str]]
                 hashes = {str(r[0]) for r in conn.execute(query)}
             except psycopg.errors.InsufficientPrivilege:
                 conn.rollback()
-                raise MigrateError(
-                    f"this role may not read {schema}._yoyo_migration, where enrolldb records "
-                    "its migrations: the owner's next `enrolldb migrate` grants it to "
-                    f"{' and '.join(APP_ROLES)} (docs/operators.md, 'Roles and privileges')"
-                ) from None
+                raise MigrateError(_unreadable_bookkeeping(conn, schema)) from None
             if hashes or schema == MIGRATIONS_SCHEMA:
                 return schema, hashes
     return None, set()
