@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
@@ -100,15 +101,20 @@ def test_a_refused_run_leaves_an_earlier_failed_list_as_it_was(
     assert earlier.read_text(encoding="utf-8") == "external_user_key,lms_username\nkeyX,userX\n"
 
 
-def test_enroll_to_an_unwritable_path_is_refused_before_anything_is_written(
-    db: Conn, db_dsn: str, tmp_path: Path
-) -> None:
+def enroll(db: Conn, db_dsn: str, tmp_path: Path, failed_csv: str) -> CompletedProcess[str]:
+    """``enroll --create`` of one good line and one bad (line 2) into program A."""
     catalog(db)
     requests = tmp_path / "enroll.csv"
     requests.write_text(f"ann,enrolled,{CURRICULUM_A}\nbea,bogus\n", encoding="utf-8")
-    proc = enrolldb_cli(
-        "enroll", str(PROGRAM_A), str(requests), "--create", "--failed-csv", NO_DIR, dsn=db_dsn
+    return enrolldb_cli(
+        "enroll", str(PROGRAM_A), str(requests), "--create", "--failed-csv", failed_csv, dsn=db_dsn
     )
+
+
+def test_enroll_to_an_unwritable_path_is_refused_before_anything_is_written(
+    db: Conn, db_dsn: str, tmp_path: Path
+) -> None:
+    proc = enroll(db, db_dsn, tmp_path, NO_DIR)
     assert proc.returncode == 2, proc
     assert f"cannot write --failed-csv {NO_DIR}" in proc.stderr
     assert program_enrollments(db, PROGRAM_A) == []
@@ -118,12 +124,8 @@ def test_enroll_to_an_unwritable_path_is_refused_before_anything_is_written(
 def test_enroll_report_is_printed_when_the_failed_list_cannot_be_written(
     db: Conn, db_dsn: str, tmp_path: Path
 ) -> None:
-    catalog(db)
+    proc = enroll(db, db_dsn, tmp_path, FULL)
     requests = tmp_path / "enroll.csv"
-    requests.write_text(f"ann,enrolled,{CURRICULUM_A}\nbea,bogus\n", encoding="utf-8")
-    proc = enrolldb_cli(
-        "enroll", str(PROGRAM_A), str(requests), "--create", "--failed-csv", FULL, dsn=db_dsn
-    )
     assert proc.returncode == 2, proc
     assert "enrolled: 1" in proc.stdout
     assert "line 2: bea,bogus: invalid-status" in proc.stdout
