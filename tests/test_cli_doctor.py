@@ -152,6 +152,21 @@ def test_two_program_learners_are_information_not_a_problem(db: Conn, db_dsn: st
     assert document["two_program_learners"] == ["gt-0002"]
 
 
+def test_two_program_learners_whose_keys_differ_by_case_are_listed(db: Conn, db_dsn: str) -> None:
+    """K1 in program A, k1 in program B: one learner to enrolldb; the verbatim query (exact
+    ``=``) misses them, doctor runs the case-insensitive form and lists both spellings."""
+    seed_program(db, PROGRAM_A)
+    seed_program(db, PROGRAM_B)
+    enroll(db, PROGRAM_A, "K1", "inactive")
+    enroll(db, PROGRAM_B, "k1", "active")
+
+    document = json.loads(enrolldb(db_dsn, "doctor", "--format", "json").stdout)
+    assert document["two_program_learners"] == ["K1", "k1"]
+    proc = enrolldb(db_dsn, "doctor")
+    assert proc.returncode == 0, proc
+    assert "  K1\n" in proc.stdout and "  k1\n" in proc.stdout
+
+
 def test_function_out_of_date_exits_1(db: Conn, db_dsn: str) -> None:
     db.execute("COMMENT ON FUNCTION enrolldb.check_integrity() IS 'edited by hand'")
     proc = enrolldb(db_dsn, "doctor")

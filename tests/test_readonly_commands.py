@@ -94,4 +94,23 @@ def test_a_role_that_may_not_read_the_bookkeeping_gets_one_clear_line(
         db.execute(f"DROP ROLE {role}")
     assert proc.returncode == 2, proc
     assert "may not read enrolldb_migrations._yoyo_migration" in proc.stderr
+    assert "the owner's next `enrolldb migrate` grants it" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["status", "doctor"])
+def test_a_role_in_neither_group_is_told_to_get_membership(
+    db: psycopg.Connection[Any], db_dsn: str, command: str
+) -> None:
+    """A migrate would not help a role outside both groups: the fix is a membership."""
+    role = f"enrolldb_stranger_{secrets.token_hex(4)}"
+    db.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        proc = enrolldb_cli(command, dsn=make_conninfo(db_dsn, user=role))
+    finally:
+        db.execute(f"DROP ROLE {role}")
+    assert proc.returncode == 2, proc
+    assert f"{role} is a member of neither enrolldb_app nor enrolldb_readonly" in proc.stderr
+    assert f'GRANT enrolldb_readonly TO "{role}";' in proc.stderr
+    assert "next `enrolldb migrate`" not in proc.stderr
     assert "Traceback" not in proc.stderr

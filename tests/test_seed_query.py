@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from enrolldb.compatibility import TWO_PROGRAM_QUERY, VERBATIM_TWO_PROGRAM_QUERY
 from scenario import Conn, add_course, add_program, add_waiting
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "compatibility-query.md"
@@ -59,3 +60,9 @@ def test_the_two_forms_differ_only_in_the_key_comparison() -> None:
         "lower(pe1.external_user_key)=lower(pe2.external_user_key)",
     )
     assert insensitive != verbatim
+
+
+def test_the_page_shows_the_queries_doctor_and_scripts_run() -> None:
+    """One text: enrolldb.compatibility holds it, the page shows it, doctor runs it."""
+    assert query("The query as it was (verbatim)") == VERBATIM_TWO_PROGRAM_QUERY
+    assert query("The case-insensitive form") == TWO_PROGRAM_QUERY

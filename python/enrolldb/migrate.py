@@ -71,6 +71,9 @@ class MigrationStatus:
     #: Schema holding yoyo's tables: MIGRATIONS_SCHEMA, ``public`` (enrolldb 0.1.0, moved by
     #: the next migrate) or None when the database was never migrated.
     bookkeeping_schema: str | None = None
+    #: Schema enrolldb, its tables and sequences whose privileges (ACL, column ACLs too)
+    #: differ from what ``sql/functions/000_privileges.sql`` sets (hand GRANT/REVOKE).
+    privileges_out_of_date: list[str] = field(default_factory=list)
 
     @property
     def migrated(self) -> bool:
@@ -82,6 +85,7 @@ class MigrationStatus:
         return self.migrated and not (
             self.pending
             or self.functions_out_of_date
+            or self.privileges_out_of_date
             or self.functions_error
             or self.undeclared_functions
             or self.bookkeeping_schema != MIGRATIONS_SCHEMA
@@ -323,6 +327,32 @@ def _table_exists(conn: psycopg.Connection[Any], schema: str, table: str) -> boo
     return bool(row and row[0])
 
 
+def _unreadable_bookkeeping(conn: psycopg.Connection[Any], schema: str) -> str:
+    """Why this role may not read yoyo's table, and the fix: membership in one of
+    :data:`APP_ROLES` for a role in neither (a migrate would not help it), the owner's
+    next migrate for a member (it grants the read to both roles)."""
+    row = conn.execute(
+        "SELECT current_user, bool_or(pg_catalog.pg_has_role(current_user, r.oid, 'USAGE'))"
+        " FROM pg_catalog.pg_roles AS r WHERE r.rolname = ANY(%s::text[])",
+        (list(APP_ROLES),),
+    ).fetchone()
+    conn.rollback()
+    user, member = (row[0], bool(row[1])) if row else ("this role", False)
+    where = (
+        f"this role may not read {schema}._yoyo_migration, where enrolldb records its migrations"
+    )
+    if not member:
+        return (
+            f"{where}: {user} is a member of neither {' nor '.join(APP_ROLES)}; a superuser "
+            f'grants it one of them: GRANT enrolldb_readonly TO "{user}"; (or enrolldb_app) '
+            "(docs/operators.md, 'Roles and privileges')"
+        )
+    return (
+        f"{where}: the owner's next `enrolldb migrate` grants it to "
+        f"{' and '.join(APP_ROLES)} (docs/operators.md, 'Roles and privileges')"
+    )
+
+
 def applied_hashes(conn: psycopg.Connection[Any]) -> tuple[str | None, set[str]]:
     """(schema of the bookkeeping, applied migration hashes) without writing anything."""
     for schema in (MIGRATIONS_SCHEMA, "public"):
@@ -334,11 +364,7 @@ def applied_hashes(conn: psycopg.Connection[Any]) -> tuple[str | None, set[str]]
                 hashes = {str(r[0]) for r in conn.execute(query)}
             except psycopg.errors.InsufficientPrivilege:
                 conn.rollback()
-                raise MigrateError(
-                    f"this role may not read {schema}._yoyo_migration, where enrolldb records "
-                    "its migrations: the owner's next `enrolldb migrate` grants it to "
-                    f"{' and '.join(APP_ROLES)} (docs/operators.md, 'Roles and privileges')"
-                ) from None
+                raise MigrateError(_unreadable_bookkeeping(conn, schema)) from None
             if hashes or schema == MIGRATIONS_SCHEMA:
                 return schema, hashes
     return None, set()
@@ -368,27 +394,66 @@ def execute_function_files(conn: psycopg.Connection[Any]) -> None:
                 conn.execute(statement.encode("utf-8"))
 
 
-def _fingerprints(conn: psycopg.Connection[Any]) -> dict[str, str]:
-    return {str(name): str(digest) for name, digest in conn.execute(_FUNCTION_FINGERPRINTS)}
+# Privileges of schema enrolldb and of its tables/sequences (with their column privileges),
+# which ``sql/functions/000_privileges.sql`` resets and grants on every migrate.
+_PRIVILEGE_FINGERPRINTS = """
+SELECT 'schema ' || quote_ident(n.nspname), md5(coalesce(n.nspacl::text, ''))
+FROM pg_namespace AS n
+WHERE n.nspname = 'enrolldb'
+UNION ALL
+SELECT CASE WHEN c.relkind = 'S' THEN 'sequence ' ELSE 'table ' END || c.oid::regclass::text,
+       md5(coalesce(c.relacl::text, '') || coalesce((
+           SELECT string_agg(a.attname || '=' || a.attacl::text, ',' ORDER BY a.attnum)
+           FROM pg_attribute AS a
+           WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL), ''))
+FROM pg_class AS c
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = 'enrolldb' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+"""
 
 
-def functions_out_of_date(dsn: str) -> list[str]:
-    """Functions that re-applying ``sql/functions`` would create or change.
+def _fingerprints(conn: psycopg.Connection[Any], query: str) -> dict[str, str]:
+    return {str(name): str(digest) for name, digest in conn.execute(query)}
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What re-applying ``sql/functions`` would change."""
+
+    #: Functions (``schema.name(args)``) created or changed (body, COMMENT or privileges).
+    functions: list[str]
+    #: ``schema enrolldb``, ``table enrolldb.x``, ``sequence enrolldb.y`` whose privileges
+    #: would change (a hand GRANT or REVOKE).
+    privileges: list[str]
+
+
+def drift(dsn: str) -> Drift:
+    """Functions and privileges that re-applying ``sql/functions`` would create or change.
 
     Done for real inside a transaction that is always rolled back: record fingerprints,
     execute the files, record again, compare. This needs no SQL parsing of our own and
     sees exactly what ``migrate`` would deploy. Needs the owner (``CREATE OR REPLACE``).
     """
+    queries = (_FUNCTION_FINGERPRINTS, _PRIVILEGE_FINGERPRINTS)
     with connect(dsn, autocommit=False) as conn:
         try:
-            # Stable regprocedure text regardless of the role's search_path.
+            # Stable regprocedure/regclass text regardless of the role's search_path.
             conn.execute("SET LOCAL search_path = pg_catalog")
-            before = _fingerprints(conn)
+            before = [_fingerprints(conn, q) for q in queries]
             execute_function_files(conn)
-            after = _fingerprints(conn)
+            after = [_fingerprints(conn, q) for q in queries]
         finally:
             conn.rollback()
-    return sorted(name for name, digest in after.items() if before.get(name) != digest)
+    changed = [
+        sorted(name for name, digest in a.items() if b.get(name) != digest)
+        for b, a in zip(before, after, strict=True)
+    ]
+    return Drift(changed[0], changed[1])
+
+
+def functions_out_of_date(dsn: str) -> list[str]:
+    """Functions that re-applying ``sql/functions`` would create or change (see :func:`drift`)."""
+    return drift(dsn).functions
 
 
 def _owner_check_skipped(conn: psycopg.Connection[Any]) -> str | None:
@@ -429,10 +494,16 @@ def status(dsn: str) -> MigrationStatus:
     if skipped:
         return MigrationStatus(applied, pending, [], None, undeclared, skipped, schema)
     try:
-        out_of_date = functions_out_of_date(dsn)
+        found = drift(dsn)
     except psycopg.Error as exc:
         return MigrationStatus(applied, pending, [], one_line(exc), undeclared, None, schema)
-    return MigrationStatus(applied, pending, out_of_date, None, undeclared, None, schema)
+    # An undeclared function is reported (and dropped by migrate) as such; that re-applying
+    # the files would also revoke its privileges is no separate finding.
+    dropped = {name.replace(", ", ",") for name in undeclared}
+    out_of_date = [name for name in found.functions if name not in dropped]
+    return MigrationStatus(
+        applied, pending, out_of_date, None, undeclared, None, schema, found.privileges
+    )
 
 
 def status_lines(st: MigrationStatus) -> list[str]:
@@ -452,6 +523,8 @@ def status_lines(st: MigrationStatus) -> list[str]:
         lines.append(f"functions: {st.functions_not_checked}")
     for name in st.functions_out_of_date:
         lines.append(f"function out of date: {name}  (run `enrolldb migrate`)")
+    for name in st.privileges_out_of_date:
+        lines.append(f"privileges out of date: {name}  (run `enrolldb migrate`)")
     for name in st.undeclared_functions:
         lines.append(f"function defined by no file: {name}  (`enrolldb migrate` drops it)")
     if not lines:

@@ -6,9 +6,11 @@ Three sections, each answering a question a DBA or support lead asks:
    differs from ``sql/functions`` (:func:`enrolldb.status`).
 2. *Do the rows obey the rules?* Every row of ``enrolldb.check_integrity()``, as a table,
    with what to do about each kind (docs/operators.md explains them at length).
-3. *Who is exposed to the two-program pattern?* The two-program query (docs/reference.md), run
-   verbatim. This is information, not a problem: enrolldb links these learners correctly;
-   support staff used the list on the Django schema and may still want it.
+3. *Who is exposed to the two-program pattern?* The two-program query in its case-insensitive
+   form (:mod:`enrolldb.compatibility`, docs/compatibility-query.md): the verbatim form misses
+   learners whose keys differ by case (``K1`` in one program, ``k1`` in the other). This is
+   information, not a problem: enrolldb links these learners correctly; support staff used
+   the list on the Django schema and may still want it.
 
 Exit codes: 0 healthy, 1 never migrated, a violation, a pending migration, an out-of-date
 or undeclared function, 2 the check itself could not run (no server, bad DSN). Everything
@@ -30,20 +32,11 @@ from rich.table import Table
 from rich.text import Text
 
 from enrolldb.cli._common import Subparsers, add_command, add_format_option
+from enrolldb.compatibility import TWO_PROGRAM_QUERY
 from enrolldb.dsn import connect, one_line, resolve_dsn
 from enrolldb.errors import EnrollDBError
 from enrolldb.integrity import Violation, check_integrity
 from enrolldb.migrate import MIGRATIONS_SCHEMA, MigrationStatus, status, status_lines
-
-#: The support staff's two-program query (docs/reference.md), verbatim: it runs unchanged.
-TWO_PROGRAM_QUERY = """\
-select distinct pe1.external_user_key
-from program_enrollments_programcourseenrollment pce1
-join program_enrollments_programenrollment pe1 on pe1.id=pce1.program_enrollment_id
-join program_enrollments_programenrollment pe2 on pe1.external_user_key=pe2.external_user_key and pe1.program_uuid <> pe2.program_uuid
-join program_enrollments_programcourseenrollment pce2 on pce2.program_enrollment_id=pe2.id
-where pce1.course_key = pce2.course_key
-"""  # noqa: E501
 
 #: One line per violation kind: what to do. docs/operators.md has the long form.
 HINTS: dict[str, str] = {
@@ -158,8 +151,8 @@ def _has_check_integrity(conn: psycopg.Connection[Any]) -> bool:
 
 
 def two_program_learners(conn: psycopg.Connection[Any]) -> list[str]:
-    """External keys returned by the two-program query, run unchanged in a read-only transaction
-    with ``search_path`` naming ``enrolldb`` (as support staff would in psql)."""
+    """External keys returned by the case-insensitive two-program query, run in a read-only
+    transaction with ``search_path`` naming ``enrolldb`` (as support staff would in psql)."""
     with conn.transaction():
         conn.execute("SET TRANSACTION READ ONLY")
         conn.execute("SET LOCAL search_path = enrolldb, public")
@@ -182,6 +175,7 @@ def _print_json(
             "applied": st.applied,
             "pending": st.pending,
             "functions_out_of_date": st.functions_out_of_date,
+            "privileges_out_of_date": st.privileges_out_of_date,
             "functions_error": st.functions_error,
             "functions_not_checked": st.functions_not_checked,
             "undeclared_functions": st.undeclared_functions,
@@ -272,6 +266,8 @@ def _print_text(
             problems.append(f"{len(st.pending)} pending migration(s)")
         if st.functions_out_of_date:
             problems.append(f"{len(st.functions_out_of_date)} function(s) out of date")
+        if st.privileges_out_of_date:
+            problems.append(f"privileges of {len(st.privileges_out_of_date)} object(s) out of date")
         if st.functions_error:
             problems.append("functions could not be checked")
         if st.undeclared_functions:

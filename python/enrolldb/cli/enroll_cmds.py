@@ -29,6 +29,7 @@ import psycopg
 
 from enrolldb.cli._bulk import BulkRun, Outcome, Sender, print_json_report, stopped_message
 from enrolldb.cli._common import (
+    EXIT_ERROR,
     Refused,
     Subparsers,
     add_command,
@@ -38,6 +39,7 @@ from enrolldb.cli._common import (
     report_refusal,
     wants_json,
 )
+from enrolldb.cli._failed_csv import open_failed_csv, write_failed_csv
 from enrolldb.cli._input import CsvLayout, Problems, Source, csv_line, csv_records, open_source
 from enrolldb.dsn import one_line
 from enrolldb.registrar import (
@@ -277,6 +279,7 @@ def _run(args: argparse.Namespace, command: Command) -> int:
             if not (args.create or args.update):
                 raise Refused(["at least one of --create, --update is needed"])
             program = parse_uuid(args.program_uuid, "PROGRAM_UUID")
+            failed_out = open_failed_csv(args.failed_csv, stack)
             source = stack.enter_context(open_source(args.file))
             bulk = BulkRun(
                 command=command.name,
@@ -313,13 +316,21 @@ def _run(args: argparse.Namespace, command: Command) -> int:
                 nothing="nothing was written",
             )
         failed = _failed(command)
-        if args.failed_csv:
-            _write_failed_csv(args.failed_csv, command, outcome, failed)
+        csv_error = write_failed_csv(
+            failed_out,
+            args.failed_csv,
+            command.header,
+            (record["fields"] for record in outcome.spool if failed(record["outcome"])),
+        )
         if json_output:
-            _print_json(args, context, outcome, failed)
+            _print_json(args, context, outcome, failed, csv_error)
         elif outcome.stopped is None or outcome.done:
             _print_text(args, outcome, failed)
-        return outcome.exit_code(failed)
+        code = outcome.exit_code(failed)
+        if csv_error is not None:
+            print(f"enrolldb {command.name}: {csv_error}", file=sys.stderr)
+            return max(code, EXIT_ERROR)
+        return code
 
 
 def _failed(command: Command) -> Callable[[str], bool]:
@@ -329,21 +340,12 @@ def _failed(command: Command) -> Callable[[str], bool]:
 # Output ------------------------------------------------------------------------------------
 
 
-def _write_failed_csv(
-    path: str, command: Command, outcome: Outcome, failed: Callable[[str], bool]
-) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        out.write(",".join(command.header) + "\n")
-        for record in outcome.spool:
-            if failed(record["outcome"]):
-                out.write(csv_line(record["fields"]) + "\n")
-
-
 def _print_json(
     args: argparse.Namespace,
     context: dict[str, Any],
     outcome: Outcome,
     failed: Callable[[str], bool],
+    csv_error: str | None,
 ) -> None:
     head = {
         **context,
@@ -360,7 +362,11 @@ def _print_json(
         for record in outcome.spool
         if failed(record["outcome"])
     )
-    tail = {} if outcome.stopped is None else {"error": outcome.stopped, "complete": False}
+    tail: dict[str, Any] = {}
+    if outcome.stopped is not None:
+        tail = {"error": outcome.stopped, "complete": False}
+    if csv_error is not None:
+        tail["failed_csv_error"] = csv_error
     print_json_report(head, "failures", failures, tail)
 
 

@@ -30,6 +30,7 @@ import psycopg
 
 from enrolldb.cli._bulk import BulkRun, Outcome, Sender, print_json_report, stopped_message
 from enrolldb.cli._common import (
+    EXIT_ERROR,
     Refused,
     Subparsers,
     add_command,
@@ -39,6 +40,7 @@ from enrolldb.cli._common import (
     report_refusal,
     wants_json,
 )
+from enrolldb.cli._failed_csv import open_failed_csv, write_failed_csv
 from enrolldb.cli._input import CsvLayout, Problems, Source, csv_line, csv_records, open_source
 from enrolldb.dsn import one_line
 from enrolldb.linking import DEFAULT_CHUNK_SIZE, LinkResult, link
@@ -214,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         try:
             program = parse_uuid(args.program_uuid, "program_uuid")
+            failed_out = open_failed_csv(args.failed_csv, stack)
             bulk = _bulk_run(args, program, stack)
             outcome = bulk.run(stack)
         except Refused as exc:
@@ -229,10 +232,16 @@ def run(args: argparse.Namespace) -> int:
                 nothing="nothing was linked",
             )
             if outcome.done or json_output:
-                _report(args, program, bulk.source, outcome)
+                csv_error = _report(args, program, bulk.source, outcome, failed_out)
+            else:
+                csv_error = None
         else:
-            _report(args, program, bulk.source, outcome)
-        return outcome.exit_code(lambda k: k == "failed")
+            csv_error = _report(args, program, bulk.source, outcome, failed_out)
+        code = outcome.exit_code(lambda k: k == "failed")
+        if csv_error is not None:
+            print(f"enrolldb link: {csv_error}", file=sys.stderr)
+            return max(code, EXIT_ERROR)
+        return code
 
 
 def _bulk_run(args: argparse.Namespace, program: UUID, stack: ExitStack) -> BulkRun[Pair]:
@@ -270,9 +279,25 @@ def _make(
 # Output ------------------------------------------------------------------------------------
 
 
-def _report(args: argparse.Namespace, program: UUID, source: str, outcome: Outcome) -> None:
-    if args.failed_csv:
-        _write_failed_csv(args.failed_csv, outcome)
+def _report(
+    args: argparse.Namespace,
+    program: UUID,
+    source: str,
+    outcome: Outcome,
+    failed_out: TextIO | None,
+) -> str | None:
+    """Write the failed list, then print the report; return why the list could not be
+    written, if it could not (the caller says so after the report)."""
+    csv_error = write_failed_csv(
+        failed_out,
+        args.failed_csv,
+        HEADER,
+        (
+            [record["external_user_key"], record["username"]]
+            for record in outcome.spool
+            if record["result"] == "failed"
+        ),
+    )
     if wants_json(args):
         head: dict[str, Any] = {
             "program_uuid": str(program),
@@ -282,17 +307,12 @@ def _report(args: argparse.Namespace, program: UUID, source: str, outcome: Outco
         tail: dict[str, Any] = {}
         if outcome.stopped is not None:
             tail = {"error": outcome.stopped, "complete": False}
+        if csv_error is not None:
+            tail["failed_csv_error"] = csv_error
         print_json_report(head, "results", outcome.spool, tail)
-        return
-    _print_text(args, program, source, outcome, sys.stdout)
-
-
-def _write_failed_csv(path: str, outcome: Outcome) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        out.write(",".join(HEADER) + "\n")
-        for record in outcome.spool:
-            if record["result"] == "failed":
-                out.write(csv_line([record["external_user_key"], record["username"]]) + "\n")
+    else:
+        _print_text(args, program, source, outcome, sys.stdout)
+    return csv_error
 
 
 def _print_text(
