@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed.stamp
 
-.PHONY: all test lint pytest demo bench stress schema-snapshot venv clean
+.PHONY: all test lint pytest demo bench bench-import stress schema-snapshot venv clean
 
 all: test
 
@@ -46,6 +46,10 @@ demo: $(STAMP)
 # Linking cost per learner at 1k/10k/100k, side by side with a per-learner baseline.
 bench: $(STAMP)
 	@$(BIN)/python bench/link_scale.py $(BENCH_ARGS)
+
+# enrolldb import throughput (rows/s) at 1k/10k/33k learners of the demo export.
+bench-import: $(STAMP)
+	@$(BIN)/python bench/import_scale.py $(BENCH_ARGS)
 
 # About a minute of random concurrent API calls on a scratch database; prints its seed.
 # Replay with `make stress SEED=<seed>` (tests/stress_world.py --help for more options).
