@@ -153,6 +153,63 @@ CREATE UNLOGGED TABLE enrolldb_import.program_enrollments_learneridentity (
     import_changes text
 );
 
+-- History files (optional): the rows of Django's history tables, kept before the one row
+-- with reason 'import' that each imported row gets.
+
+CREATE UNLOGGED TABLE enrolldb_import.program_enrollments_historicalprogramenrollment (
+    id integer,
+    created timestamptz,
+    modified timestamptz,
+    user_id integer,
+    external_user_key text,
+    program_uuid uuid,
+    curriculum_uuid uuid,
+    status text,
+    history_id bigint,
+    history_date timestamptz,
+    history_type text,
+    history_change_reason text,
+    import_line bigint GENERATED ALWAYS AS IDENTITY,
+    import_rule text,
+    import_detail text,
+    import_changes text
+);
+
+CREATE UNLOGGED TABLE enrolldb_import.program_enrollments_historicalprogramcourseenrollment (
+    id integer,
+    created timestamptz,
+    modified timestamptz,
+    program_enrollment_id integer,
+    course_enrollment_id integer,
+    course_key text,
+    status text,
+    history_id bigint,
+    history_date timestamptz,
+    history_type text,
+    history_change_reason text,
+    import_line bigint GENERATED ALWAYS AS IDENTITY,
+    import_rule text,
+    import_detail text,
+    import_changes text
+);
+
+CREATE UNLOGGED TABLE enrolldb_import.student_courseenrollment_history (
+    id integer,
+    user_id integer,
+    course_id text,
+    created timestamptz,
+    is_active boolean,
+    mode text,
+    history_id bigint,
+    history_date timestamptz,
+    history_type text,
+    history_change_reason text,
+    import_line bigint GENERATED ALWAYS AS IDENTITY,
+    import_rule text,
+    import_detail text,
+    import_changes text
+);
+
 COMMENT ON TABLE enrolldb_import.auth_user IS
 'Staging of auth_user.csv during an import (empty outside one).';
 COMMENT ON TABLE enrolldb_import.course_overviews_courseoverview IS
@@ -175,3 +232,11 @@ COMMENT ON TABLE enrolldb_import.program_enrollments_courseaccessroleassignment 
 'one).';
 COMMENT ON TABLE enrolldb_import.program_enrollments_learneridentity IS
 'Staging of program_enrollments_learneridentity.csv during an import (empty outside one).';
+COMMENT ON TABLE enrolldb_import.program_enrollments_historicalprogramenrollment IS
+'Staging of program_enrollments_historicalprogramenrollment.csv during an import (empty outside '
+'one).';
+COMMENT ON TABLE enrolldb_import.program_enrollments_historicalprogramcourseenrollment IS
+'Staging of program_enrollments_historicalprogramcourseenrollment.csv during an import (empty '
+'outside one).';
+COMMENT ON TABLE enrolldb_import.student_courseenrollment_history IS
+'Staging of student_courseenrollment_history.csv during an import (empty outside one).';

@@ -282,11 +282,60 @@ def test_bad_headers_refuse_the_run(
 def test_missing_and_unknown_files_refuse_the_run(db_dsn: str, tmp_path: Path) -> None:
     export = minimal_export(tmp_path / "x")
     (export / "student_courseaccessrole.csv").unlink()
-    (export / "student_courseenrollment_history.csv").write_text("id\n")
+    (export / "auth_group.csv").write_text("id\n")
     run = enrolldb_cli("import", str(export), dsn=db_dsn)
     assert run.returncode == 2
     assert "student_courseaccessrole.csv: missing (required)" in run.stderr
-    assert "student_courseenrollment_history.csv: history tables are not imported" in run.stderr
+    assert "auth_group.csv: not a table of the export" in run.stderr
+
+
+def test_given_history_rows_are_kept_before_the_import_row(
+    db: Conn, db_dsn: str, tmp_path: Path
+) -> None:
+    c1 = "aaaaaaaa-1111-4111-8111-111111111111"
+    export = minimal_export(
+        tmp_path / "x",
+        program_enrollments_programenrollment=[
+            [5, T0, T0, None, "GT-5 ", P1, c1, "enrolled"],
+            [6, T0, T0, None, "GT-6", P1, c1, "withdrawn"],
+        ],
+    )
+    history = "program_enrollments_historicalprogramenrollment"
+    header = [*COLUMNS["program_enrollments_programenrollment"], "history_id", "history_date"]
+    header += ["history_type", "history_change_reason"]
+    write_table(
+        export,
+        history,
+        header,
+        [
+            [5, T0, T0, None, "GT-5 ", P1, c1, "pending", 40, T0, "+", None],
+            [5, T0, T0, None, "GT-5 ", P1, c1, "enrolled", 41, T0, "~", "registrar"],
+            [6, T0, T0, None, "GT-6", P1, c1, "withdrawn", 42, T0, "+", None],
+            [99, T0, T0, None, "GT-99", P1, c1, "enrolled", 43, T0, "-", None],
+            [5, T0, T0, None, "GT-5", P1, c1, "enrolled", 44, T0, "?", None],
+        ],
+    )
+    report = tmp_path / "r.csv"
+    assert enrolldb_cli("import", str(export), "--report", str(report), dsn=db_dsn).returncode == 1
+    fates = read_report(report)
+    assert fates[(history, 3)]["rule"] == "history_of_refused_row"
+    assert fates[(history, 5)]["rule"] == "historicalprogramenrollment_type_ck"
+    rows = db.execute(
+        f"SELECT id, external_user_key, status, history_id, history_type, history_change_reason"
+        f" FROM enrolldb.{history} ORDER BY history_id"
+    ).fetchall()
+    assert rows == [
+        (5, "GT-5 ", "pending", 40, "+", None),
+        (5, "GT-5 ", "enrolled", 41, "~", "registrar"),
+        (99, "GT-99", "enrolled", 43, "-", None),
+        (5, "GT-5", "enrolled", 44, "+", "import"),
+    ]
+    # The identity of program enrollments continues after the deleted row's id too.
+    assert db.execute(
+        "SELECT nextval(pg_get_serial_sequence('enrolldb.program_enrollments_programenrollment',"
+        " 'id'))"
+    ).fetchone() == (100,)
+    assert integrity(db) == []
 
 
 def test_dry_run_changes_nothing_and_reports_the_same(

@@ -24,11 +24,9 @@ from psycopg import sql
 CHUNK = 1 << 20
 
 #: Files the import reads only when present; every other table's file is required.
-OPTIONAL_FILES = frozenset({"program_enrollments_learneridentity"})
-
-#: History tables of the Django schema: recognised, and refused by name (not imported).
-HISTORY_FILES = frozenset(
+OPTIONAL_FILES = frozenset(
     {
+        "program_enrollments_learneridentity",
         "program_enrollments_historicalprogramenrollment",
         "program_enrollments_historicalprogramcourseenrollment",
         "student_courseenrollment_history",
@@ -136,12 +134,7 @@ def export_files(directory: Path, tables: Sequence[str]) -> dict[str, Path | Non
         raise ImportRefused([f"{directory}: not a directory"])
     problems = []
     for path in sorted(directory.glob("*.csv")):
-        if path.stem in HISTORY_FILES:
-            problems.append(
-                f"{path.name}: history tables are not imported (each imported row gets one "
-                "history row with reason 'import'); move the file out of the directory"
-            )
-        elif path.stem not in tables:
+        if path.stem not in tables:
             problems.append(f"{path.name}: not a table of the export ({', '.join(tables)})")
     files: dict[str, Path | None] = {}
     for table in tables:

@@ -19,7 +19,10 @@ RETURN ARRAY[
     'program_enrollments_programenrollment',
     'program_enrollments_programcourseenrollment',
     'program_enrollments_courseaccessroleassignment',
-    'program_enrollments_learneridentity'
+    'program_enrollments_learneridentity',
+    'program_enrollments_historicalprogramenrollment',
+    'program_enrollments_historicalprogramcourseenrollment',
+    'student_courseenrollment_history'
 ];
 
 COMMENT ON FUNCTION enrolldb_import.tables() IS
@@ -46,7 +49,10 @@ BEGIN
         enrolldb.program_enrollments_programenrollment,
         enrolldb.program_enrollments_programcourseenrollment,
         enrolldb.program_enrollments_courseaccessroleassignment,
-        enrolldb.program_enrollments_learneridentity
+        enrolldb.program_enrollments_learneridentity,
+        enrolldb.program_enrollments_historicalprogramenrollment,
+        enrolldb.program_enrollments_historicalprogramcourseenrollment,
+        enrolldb.student_courseenrollment_history
     IN EXCLUSIVE MODE;
     FOREACH v_table IN ARRAY enrolldb_import.tables() LOOP
         EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM enrolldb.%I)', v_table)
@@ -140,8 +146,9 @@ BEGIN
         a.attrelid = pg_catalog.format('enrolldb.%I', p_table)::regclass
         AND a.attnum > 0 AND NOT a.attisdropped
         AND a.atttypid = 'pg_catalog.varchar'::regtype AND a.atttypmod > 4
-        -- A status outside its set is refused by its check constraint, however long.
-        AND a.attname <> 'status';
+        -- A status outside its set is refused by its check constraint, however long (the
+        -- history tables have no such check: there the length is checked).
+        AND (a.attname <> 'status' OR p_table ~ 'histor');
     IF v_longs IS NOT NULL THEN
         PERFORM enrolldb_import.refuse(
             p_table, 'value_too_long', v_longs,
@@ -382,12 +389,58 @@ BEGIN
         'organization_key, pg_catalog.lower(external_user_key)', 'TRUE', 'id',
         'organization_key, lower(external_user_key)'
     );
+
+    PERFORM enrolldb_import.classify_history(
+        'program_enrollments_historicalprogramenrollment', 'historicalprogramenrollment',
+        'program_enrollments_programenrollment'
+    );
+    PERFORM enrolldb_import.classify_history(
+        'program_enrollments_historicalprogramcourseenrollment',
+        'historicalprogramcourseenrollment', 'program_enrollments_programcourseenrollment'
+    );
+    PERFORM enrolldb_import.classify_history(
+        'student_courseenrollment_history', 'courseenrollment_history', 'student_courseenrollment'
+    );
 END;
 $$;
 
 COMMENT ON FUNCTION enrolldb_import.classify() IS
 'Gives every staged row its fate: kept as is, kept changed (import_changes), or refused '
 '(import_rule, import_detail). Set-based: one statement per rule.';
+
+CREATE OR REPLACE FUNCTION enrolldb_import.classify_history(
+    p_table text, p_prefix text, p_live text
+)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM enrolldb_import.refuse(
+        p_table, p_prefix || '_type_ck', 's.history_type NOT IN (''+'', ''~'', ''-'')',
+        '''history_type '' || pg_catalog.quote_literal(s.history_type) || '' is not +, ~ or -'''
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        p_table, p_prefix || '_pk', 'history_id', 'TRUE', 'history_id'
+    );
+    -- The history of a refused row goes with it; the history of a row the export does not
+    -- hold (deleted before the export) is kept.
+    EXECUTE pg_catalog.format(
+        'UPDATE enrolldb_import.%1$I AS s SET import_rule = ''history_of_refused_row'', '
+        'import_detail = pg_catalog.format(''%2$s id=%%s is refused'', s.id) '
+        'FROM ('
+        '  SELECT l.id FROM enrolldb_import.%2$I AS l GROUP BY l.id '
+        '  HAVING pg_catalog.count(*) FILTER (WHERE l.import_rule IS NULL) = 0'
+        ') AS r '
+        'WHERE s.id = r.id AND s.import_rule IS NULL',
+        p_table, p_live
+    );
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_import.classify_history(text, text, text) IS
+'The rules of a history file p_table (constraint prefix p_prefix) whose rows belong to p_live '
+'(part of classify).';
 
 CREATE OR REPLACE FUNCTION enrolldb_import.classify_program_enrollments()
 RETURNS void
@@ -541,6 +594,53 @@ DECLARE
     );
     v_table text;
 BEGIN
+    -- Given history rows first, ids and all; the 'import' row of each imported row follows.
+    INSERT INTO enrolldb.program_enrollments_historicalprogramenrollment (
+        id, created, modified, user_id, external_user_key, program_uuid, curriculum_uuid,
+        status, history_id, history_date, history_type, history_change_reason
+    ) OVERRIDING SYSTEM VALUE
+    SELECT
+        s.id, s.created, s.modified, s.user_id, s.external_user_key, s.program_uuid,
+        s.curriculum_uuid, s.status, s.history_id, s.history_date, s.history_type,
+        s.history_change_reason
+    FROM enrolldb_import.program_enrollments_historicalprogramenrollment AS s
+    WHERE s.import_rule IS NULL ORDER BY s.history_id;
+
+    INSERT INTO enrolldb.program_enrollments_historicalprogramcourseenrollment (
+        id, created, modified, program_enrollment_id, course_enrollment_id, course_key, status,
+        history_id, history_date, history_type, history_change_reason
+    ) OVERRIDING SYSTEM VALUE
+    SELECT
+        s.id, s.created, s.modified, s.program_enrollment_id, s.course_enrollment_id,
+        s.course_key, s.status, s.history_id, s.history_date, s.history_type,
+        s.history_change_reason
+    FROM enrolldb_import.program_enrollments_historicalprogramcourseenrollment AS s
+    WHERE s.import_rule IS NULL ORDER BY s.history_id;
+
+    INSERT INTO enrolldb.student_courseenrollment_history (
+        id, user_id, course_id, created, is_active, mode, history_id, history_date,
+        history_type, history_change_reason
+    ) OVERRIDING SYSTEM VALUE
+    SELECT
+        s.id, s.user_id, s.course_id, s.created, s.is_active, s.mode, s.history_id,
+        s.history_date, s.history_type, s.history_change_reason
+    FROM enrolldb_import.student_courseenrollment_history AS s
+    WHERE s.import_rule IS NULL ORDER BY s.history_id;
+
+    FOREACH v_table IN ARRAY ARRAY[
+        'program_enrollments_historicalprogramenrollment',
+        'program_enrollments_historicalprogramcourseenrollment',
+        'student_courseenrollment_history'
+    ] LOOP
+        EXECUTE pg_catalog.format(
+            'SELECT pg_catalog.setval('
+            '  pg_catalog.pg_get_serial_sequence(%L, ''history_id''), m.id) '
+            'FROM (SELECT pg_catalog.max(t.history_id) AS id FROM enrolldb.%I AS t) AS m '
+            'WHERE m.id IS NOT NULL',
+            'enrolldb.' || v_table, v_table
+        );
+    END LOOP;
+
     INSERT INTO enrolldb.auth_user (id, username, email, is_active, date_joined)
     SELECT s.id, s.username, s.email, s.is_active, s.date_joined
     FROM enrolldb_import.auth_user AS s WHERE s.import_rule IS NULL ORDER BY s.id;
@@ -608,14 +708,26 @@ BEGIN
     FROM enrolldb_import.program_enrollments_learneridentity AS s
     WHERE s.import_rule IS NULL ORDER BY s.id;
 
-    -- Django ids are kept: each identity continues after the largest one imported.
-    FOREACH v_table IN ARRAY enrolldb_import.tables() LOOP
+    -- Django ids are kept: each identity continues after the largest one imported (live or,
+    -- for a row deleted before the export, in its history).
+    FOREACH v_table IN ARRAY (enrolldb_import.tables())[1:10] LOOP
         CONTINUE WHEN v_table IN ('course_overviews_courseoverview', 'program_enrollments_program');
         EXECUTE pg_catalog.format(
             'SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence(%L, ''id''), m.id) '
-            'FROM (SELECT pg_catalog.max(t.id) AS id FROM enrolldb.%I AS t) AS m '
+            'FROM (SELECT pg_catalog.max(t.id) AS id FROM ('
+            '  SELECT l.id FROM enrolldb.%I AS l UNION ALL '
+            '  SELECT h.id FROM enrolldb_import.%I AS h WHERE h.import_rule IS NULL'
+            ') AS t) AS m '
             'WHERE m.id IS NOT NULL',
-            'enrolldb.' || v_table, v_table
+            'enrolldb.' || v_table, v_table,
+            CASE v_table
+                WHEN 'program_enrollments_programenrollment'
+                    THEN 'program_enrollments_historicalprogramenrollment'
+                WHEN 'program_enrollments_programcourseenrollment'
+                    THEN 'program_enrollments_historicalprogramcourseenrollment'
+                WHEN 'student_courseenrollment' THEN 'student_courseenrollment_history'
+                ELSE v_table
+            END
         );
     END LOOP;
 END;
@@ -714,6 +826,7 @@ REVOKE ALL ON FUNCTION enrolldb_import.refuse_orphans(text, text, text, text, te
 REVOKE ALL ON FUNCTION enrolldb_import.canonicalise_keys(text) FROM public;
 REVOKE ALL ON FUNCTION enrolldb_import.classify() FROM public;
 REVOKE ALL ON FUNCTION enrolldb_import.classify_program_enrollments() FROM public;
+REVOKE ALL ON FUNCTION enrolldb_import.classify_history(text, text, text) FROM public;
 REVOKE ALL ON FUNCTION enrolldb_import.classify_program_course_enrollments() FROM public;
 REVOKE ALL ON FUNCTION enrolldb_import.write_kept_rows() FROM public;
 REVOKE ALL ON FUNCTION enrolldb_import.summary() FROM public;
