@@ -228,6 +228,12 @@ def test_the_two_program_learner_imports_cleanly(db: Conn, db_dsn: str, tmp_path
     report = tmp_path / "report.csv"
     run = enrolldb_cli("import", str(export), "--report", str(report), dsn=db_dsn)
     assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split() == ["table", "read", "imported", "changed", "refused"]
+    assert "program_enrollments_programcourseenrollment 2 2 0 0" in [
+        " ".join(x.split()) for x in lines
+    ]
+    assert "committed; refused rows: 0" in run.stderr
     assert read_report(report) == {}
     assert db.execute(
         "SELECT id, program_enrollment_id, course_enrollment_id, status"

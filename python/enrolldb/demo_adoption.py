@@ -42,7 +42,7 @@ def run_adoption(dsn: str, console: Console) -> None:
     summary = Table(title="enrolldb import: every row's fate", title_justify="left")
     for column in ("table", "read", "imported", "changed", "refused"):
         summary.add_column(column)
-    for t in result.tables:
+    for t in (t for t in result.tables if t.read):  # the export has no history files
         summary.add_row(t.table, str(t.read), str(t.imported), str(t.changed), str(t.refused))
     console.print(summary)
     rules = Table(title="one row per rule (--report lists them all)", title_justify="left")
