@@ -1,7 +1,7 @@
 """Adopting a Django deployment: stream an export's CSV files into the staging tables, let
 the SQL of ``enrolldb_import`` decide every row's fate, write the kept rows.
 
-Why this shape: the rules live in PostgreSQL (sql/functions/090_import.sql); Python only
+Why this shape: the rules live in PostgreSQL (sql/functions/09x_import_*.sql); Python only
 checks that each file's header names known columns, streams the file to ``COPY`` in
 fixed-size chunks (memory stays flat, whatever the file's size) and reads the verdict back.
 A run is one transaction: a dry run rolls it back, a failure leaves nothing.
