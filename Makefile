@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed.stamp
 
-.PHONY: all test lint pytest demo bench stress schema-snapshot venv clean
+.PHONY: all test lint pytest demo bench bench-import stress schema-snapshot venv clean
 
 all: test
 
@@ -59,6 +59,10 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	@$(BIN)/python bench/run.py --sizes $(N) $(BENCH_ARGS)
+
+# enrolldb import throughput (rows/s) at 1k/10k/33k learners of the demo export.
+bench-import: $(STAMP)
+	@$(BIN)/python bench/import_scale.py $(BENCH_ARGS)
 
 # About a minute of random concurrent API calls on a scratch database; prints its seed.
 # Replay with `make stress SEED=<seed>` (tests/stress_world.py --help for more options).

@@ -1,6 +1,6 @@
 -- Columns holding external user keys keep no planner statistics (pg_stats showed readers
 -- the most common keys, retired ones included, until the next ANALYZE).
--- depends: 0008_invisible_key_characters_and_private_retirement
+-- depends: 0009_import_staging
 
 -- pg_stats shows a column's statistics to every role that may SELECT the column, and the
 -- readers may. Statistics target 0: ANALYZE collects nothing for these columns. ANALYZE

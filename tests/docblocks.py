@@ -15,8 +15,8 @@ The convention, for docs/operators.md and docs/service-authors.md:
   ``psql`` on PATH, no ``PG*`` variables and ``DATABASE_URL`` pointing at the scratch
   database as the superuser (a block may export its own).
 - Placeholders, replaced before running and nowhere else: the server ``db.internal:5432``,
-  the database ``lms`` and the example roles ``enrolldb_owner``, ``lms_service``,
-  ``support_staff`` (per-run names, because roles are shared by the whole cluster).
+  the databases ``lms`` and ``lms_adopted`` and the example roles ``enrolldb_owner``,
+  ``lms_service``, ``support_staff`` (per-run names, because roles are shared by the whole cluster).
 - A block that cannot run (a placeholder such as ``<ce>``, a file the reader has) is listed
   in the test's ``SKIP`` with the reason, keyed by document and first line.
 """
@@ -104,7 +104,8 @@ class Placeholders:
         text = text.replace("db.internal:5432", f"{self.host}:{self.port}")
         for name in ("enrolldb_owner", "lms_service", "support_staff"):
             text = re.sub(rf"\b{name}\b", self.role(name), text)
-        return re.sub(r"\blms\b", self.dbname, text)
+        # ``lms_adopted`` (operators.md, adopting a deployment) is a second database.
+        return re.sub(r"\blms(_adopted)?\b", lambda m: self.dbname + (m.group(1) or ""), text)
 
 
 class Runner:

@@ -19,6 +19,7 @@ COMMANDS = (
     "enroll",
     "enroll-courses",
     "doctor",
+    "import",
     "demo",
 )
 
@@ -65,6 +66,7 @@ def _required(command: str) -> list[str]:
         "matriculate": ["matriculate", "1", "gtx", "key"],
         "enroll": ["enroll", "11111111-1111-4111-8111-111111111111", "-"],
         "enroll-courses": ["enroll-courses", "11111111-1111-4111-8111-111111111111", "c", "-"],
+        "import": ["import", "export-dir"],
     }.get(command, [command])
 
 

@@ -135,6 +135,31 @@ def test_app_role_links_and_history_carries_the_reason(
     assert reasons == [("+", None), ("~", "link_program_enrollments")]
 
 
+def test_owner_imports_and_no_other_role_reads_the_staging(
+    deployment: tuple[Placeholders, str], tmp_path: Path
+) -> None:
+    from enrolldb.demo_export import write_export
+
+    names, dsn = deployment
+    write_export(tmp_path / "export", 20)
+    run = enrolldb_cli(
+        "import", str(tmp_path / "export"), dsn=as_role(dsn, names.role("enrolldb_owner"))
+    )
+    assert run.returncode == 1, run.stderr  # the demo export has refused rows
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        (users,) = conn.execute("SELECT count(*) FROM enrolldb.auth_user").fetchone() or (0,)
+    assert users > 0
+    for login in ("support_staff", "lms_service"):
+        reader_dsn = as_role(dsn, names.role(login))
+        with (
+            psycopg.connect(reader_dsn, autocommit=True) as reader,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            reader.execute("SELECT FROM enrolldb_import.auth_user")
+    proc = enrolldb_cli("doctor", dsn=as_role(dsn, names.role("support_staff")))
+    assert proc.returncode == 0, proc.stdout
+
+
 @pytest.mark.parametrize("login", ["support_staff", "lms_service"])
 def test_doctor_and_status_as_reader_exit_0(
     deployment: tuple[Placeholders, str], login: str
@@ -164,6 +189,7 @@ def test_missing_roles_stop_migrate_before_anything(
         conn.execute(f'REVOKE CREATE ON DATABASE "{names.dbname}" FROM "{owner}"'.encode())
         conn.execute("DROP SCHEMA enrolldb CASCADE")
         conn.execute("DROP SCHEMA enrolldb_migrations CASCADE")
+        conn.execute("DROP SCHEMA enrolldb_import CASCADE")
     with pytest.raises(MigrateError) as info:
         migrate(as_role(dsn, owner))
     assert f"CREATE ROLE {missing} NOLOGIN;" in str(info.value)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import psycopg
 from rich.console import Console
 
+from enrolldb.demo_adoption import run_adoption
 from enrolldb.demo_story import run_story
 from enrolldb.dsn import (
     LOCAL_DEFAULT,
@@ -67,5 +68,8 @@ def run_demo(explicit_dsn: str | None = None) -> None:
             say(f"migrated: {', '.join(applied) or 'nothing pending'}; functions applied")
             with psycopg.connect(db, autocommit=True) as conn:
                 run_story(conn, console)
+            with scratch_database(server) as adopted:
+                migrate(adopted)
+                run_adoption(adopted, console)
         finally:
             say("dropping the scratch database")

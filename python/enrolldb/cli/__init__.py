@@ -23,6 +23,7 @@ from enrolldb.cli import (
     demo_cmds,
     doctor_cmds,
     enroll_cmds,
+    import_cmds,
     link_cmds,
     matriculate_cmds,
     migrations_cmds,
@@ -47,6 +48,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     matriculate_cmds,
     enroll_cmds,
     doctor_cmds,
+    import_cmds,
     demo_cmds,
 )
 

@@ -1,0 +1,366 @@
+-- enrolldb import: the policy, every rule in the order it applies (docs/reference.md,
+-- "Importing a Django export").
+
+CREATE OR REPLACE FUNCTION enrolldb_import.classify()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- Every rule joins whole staging tables: hash joins, linear whatever the statistics say. A
+-- nested loop chosen on stale estimates (the import_* columns are filled after ANALYZE)
+-- took 23 s for 6,000 rows of 100,000 in a measured run.
+SET enable_nestloop = off
+AS $$
+DECLARE
+    v_table text;
+BEGIN
+    -- The order of the rules is the policy (docs/reference.md, "Importing a Django export"):
+    -- a row takes the first rule it breaks; parents are decided before their children.
+    PERFORM enrolldb_import.canonicalise_keys('program_enrollments_programenrollment');
+    PERFORM enrolldb_import.canonicalise_keys('program_enrollments_learneridentity');
+    FOREACH v_table IN ARRAY enrolldb_import.tables() LOOP
+        EXECUTE pg_catalog.format('ANALYZE enrolldb_import.%I', v_table);
+        PERFORM enrolldb_import.refuse_by_column_types(v_table);
+    END LOOP;
+
+    PERFORM enrolldb_import.classify_lms_tables();
+    PERFORM enrolldb_import.classify_program_enrollments();
+    PERFORM enrolldb_import.classify_program_course_enrollments();
+    PERFORM enrolldb_import.classify_dependents();
+
+    PERFORM enrolldb_import.classify_history(
+        'program_enrollments_historicalprogramenrollment', 'historicalprogramenrollment',
+        'program_enrollments_programenrollment'
+    );
+    PERFORM enrolldb_import.classify_history(
+        'program_enrollments_historicalprogramcourseenrollment',
+        'historicalprogramcourseenrollment', 'program_enrollments_programcourseenrollment'
+    );
+    PERFORM enrolldb_import.classify_history(
+        'student_courseenrollment_history', 'courseenrollment_history', 'student_courseenrollment'
+    );
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_import.classify() IS
+'Gives every staged row its fate: kept as is, kept changed (import_changes), or refused '
+'(import_rule, import_detail). Set-based: one statement per rule.';
+
+CREATE OR REPLACE FUNCTION enrolldb_import.classify_lms_tables()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM enrolldb_import.refuse_duplicates('auth_user', 'auth_user_pk', 'id', 'TRUE', 'id');
+    PERFORM enrolldb_import.refuse_duplicates(
+        'auth_user', 'auth_user_username_uq', 'username', 'TRUE', 'id'
+    );
+
+    PERFORM enrolldb_import.refuse_duplicates(
+        'course_overviews_courseoverview', 'courseoverview_pk', 'id', 'TRUE', 'id'
+    );
+
+    PERFORM enrolldb_import.refuse_duplicates(
+        'course_modes_coursemode', 'coursemode_pk', 'id', 'TRUE', 'id'
+    );
+    PERFORM enrolldb_import.refuse_orphans(
+        'course_modes_coursemode', 'coursemode_course_fk', 'course_id',
+        'course_overviews_courseoverview', 'id'
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        'course_modes_coursemode', 'coursemode_course_mode_currency_uq',
+        'course_id, mode_slug, currency', 'TRUE', 'id'
+    );
+
+    PERFORM enrolldb_import.refuse_duplicates(
+        'student_courseenrollment', 'courseenrollment_pk', 'id', 'TRUE', 'id'
+    );
+    PERFORM enrolldb_import.refuse_orphans(
+        'student_courseenrollment', 'courseenrollment_user_fk', 'user_id', 'auth_user', 'id'
+    );
+    PERFORM enrolldb_import.refuse_orphans(
+        'student_courseenrollment', 'courseenrollment_course_fk', 'course_id',
+        'course_overviews_courseoverview', 'id'
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        'student_courseenrollment', 'courseenrollment_user_course_uq', 'user_id, course_id',
+        'TRUE', 'id'
+    );
+
+    PERFORM enrolldb_import.refuse_duplicates(
+        'student_courseaccessrole', 'courseaccessrole_pk', 'id', 'TRUE', 'id'
+    );
+    PERFORM enrolldb_import.refuse_orphans(
+        'student_courseaccessrole', 'courseaccessrole_user_fk', 'user_id', 'auth_user', 'id'
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        'student_courseaccessrole', 'courseaccessrole_user_org_course_role_uq',
+        'user_id, org, course_id, role', 'TRUE', 'id'
+    );
+
+    PERFORM enrolldb_import.refuse_duplicates(
+        'program_enrollments_program', 'program_pk', 'program_uuid', 'TRUE', 'program_uuid'
+    );
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_import.classify_lms_tables() IS
+'The rules of the LMS tables and the program catalog, in policy order (part of classify).';
+
+CREATE OR REPLACE FUNCTION enrolldb_import.classify_history(
+    p_table text, p_prefix text, p_live text
+)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM enrolldb_import.refuse(
+        p_table, p_prefix || '_type_ck', 's.history_type NOT IN (''+'', ''~'', ''-'')',
+        '''history_type '' || pg_catalog.quote_literal(s.history_type) || '' is not +, ~ or -'''
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        p_table, p_prefix || '_pk', 'history_id', 'TRUE', 'history_id'
+    );
+    -- The history of a refused row goes with it; the history of a row the export does not
+    -- hold (deleted before the export) is kept.
+    EXECUTE pg_catalog.format(
+        'UPDATE enrolldb_import.%1$I AS s SET import_rule = ''history_of_refused_row'', '
+        'import_detail = pg_catalog.format(''%2$s id=%%s is refused'', s.id) '
+        'FROM ('
+        '  SELECT l.id FROM enrolldb_import.%2$I AS l GROUP BY l.id '
+        '  HAVING pg_catalog.count(*) FILTER (WHERE l.import_rule IS NULL) = 0'
+        ') AS r '
+        'WHERE s.id = r.id AND s.import_rule IS NULL',
+        p_table, p_live
+    );
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_import.classify_history(text, text, text) IS
+'The rules of a history file p_table (constraint prefix p_prefix) whose rows belong to p_live '
+'(part of classify).';
+
+CREATE OR REPLACE FUNCTION enrolldb_import.classify_program_enrollments()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_t text := 'program_enrollments_programenrollment';
+BEGIN
+    PERFORM enrolldb_import.refuse_duplicates(v_t, 'programenrollment_pk', 'id', 'TRUE', 'id');
+    PERFORM enrolldb_import.refuse(
+        v_t, 'programenrollment_status_ck',
+        's.status NOT IN (''enrolled'', ''pending'', ''suspended'', ''canceled'', ''ended'')',
+        '''status '' || pg_catalog.quote_literal(s.status) || '' is not one of enrolled, '
+        || 'pending, suspended, canceled, ended'''
+    );
+    PERFORM enrolldb_import.refuse(
+        v_t, 'programenrollment_user_or_key_ck',
+        's.user_id IS NULL AND s.external_user_key IS NULL',
+        '''neither user_id nor external_user_key'''
+    );
+    PERFORM enrolldb_import.refuse(
+        v_t, 'programenrollment_key_canonical_ck',
+        'NOT enrolldb.is_canonical_external_key(s.external_user_key)',
+        '''external_user_key is empty once canonical, or longer than 255 characters'''
+    );
+    PERFORM enrolldb_import.refuse_orphans(
+        v_t, 'programenrollment_user_fk', 'user_id', 'auth_user', 'id'
+    );
+    PERFORM enrolldb_import.refuse_orphans(
+        v_t, 'programenrollment_program_fk', 'program_uuid', 'program_enrollments_program',
+        'program_uuid'
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        v_t, 'programenrollment_user_program_curriculum_uq',
+        'user_id, program_uuid, curriculum_uuid', 's.user_id IS NOT NULL', 'id'
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        v_t, 'programenrollment_key_program_curriculum_uq',
+        'pg_catalog.lower(external_user_key), program_uuid, curriculum_uuid',
+        's.external_user_key IS NOT NULL', 'id',
+        'lower(external_user_key), program_uuid, curriculum_uuid'
+    );
+    UPDATE enrolldb_import.program_enrollments_programenrollment AS s
+    SET import_org = p.authoring_organization_key
+    FROM enrolldb_import.program_enrollments_program AS p
+    WHERE s.program_uuid = p.program_uuid AND s.import_rule IS NULL AND p.import_rule IS NULL;
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_import.classify_program_enrollments() IS
+'The rules of program enrollments, in policy order (part of classify).';
+
+CREATE OR REPLACE FUNCTION enrolldb_import.classify_program_course_enrollments()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_t text := 'program_enrollments_programcourseenrollment';
+BEGIN
+    PERFORM enrolldb_import.refuse_duplicates(
+        v_t, 'programcourseenrollment_pk', 'id', 'TRUE', 'id'
+    );
+    PERFORM enrolldb_import.refuse(
+        v_t, 'programcourseenrollment_status_ck', 's.status NOT IN (''active'', ''inactive'')',
+        '''status '' || pg_catalog.quote_literal(s.status) || '' is not one of active, inactive'''
+    );
+    PERFORM enrolldb_import.refuse_orphans(
+        v_t, 'programcourseenrollment_program_enrollment_fk', 'program_enrollment_id',
+        'program_enrollments_programenrollment', 'id'
+    );
+    PERFORM enrolldb_import.refuse_orphans(
+        v_t, 'programcourseenrollment_course_enrollment_fk', 'course_enrollment_id',
+        'student_courseenrollment', 'id'
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        v_t, 'programcourseenrollment_enrollment_course_uq', 'program_enrollment_id, course_key',
+        'TRUE', 'id'
+    );
+
+    UPDATE enrolldb_import.program_enrollments_programcourseenrollment AS s
+    SET
+        import_user_id = pe.user_id,
+        import_org = pe.import_org,
+        import_lower_key = pg_catalog.lower(pe.external_user_key)
+    FROM enrolldb_import.program_enrollments_programenrollment AS pe
+    WHERE s.program_enrollment_id = pe.id AND s.import_rule IS NULL AND pe.import_rule IS NULL;
+
+    UPDATE enrolldb_import.program_enrollments_programcourseenrollment AS s
+    SET
+        import_rule = 'programcourseenrollment_course_enrollment_match_ck',
+        import_detail = pg_catalog.format(
+            'course enrollment id %s belongs to user %s and course %s; the program enrollment to '
+            || 'user %s and this row to course %s', ce.id, ce.user_id, ce.course_id,
+            COALESCE(s.import_user_id::text, 'none (waiting)'), s.course_key
+        )
+    FROM enrolldb_import.student_courseenrollment AS ce
+    WHERE
+        s.course_enrollment_id = ce.id AND s.import_rule IS NULL AND ce.import_rule IS NULL
+        AND (ce.user_id IS DISTINCT FROM s.import_user_id OR ce.course_id <> s.course_key);
+    PERFORM enrolldb_import.refuse(
+        v_t, 'realized_without_course_enrollment',
+        's.import_user_id IS NOT NULL AND s.course_enrollment_id IS NULL',
+        '''the program enrollment is linked to user '' || s.import_user_id '
+        || '|| '' but this row has no course enrollment'''
+    );
+
+    -- An active row pointing at an inactive course enrollment gives no access: it is imported
+    -- inactive (doctor: active_enrollment_without_access), so it cannot win the rules below.
+    UPDATE enrolldb_import.program_enrollments_programcourseenrollment AS s
+    SET
+        status = 'inactive',
+        import_changes = pg_catalog.concat_ws(
+            '; ', s.import_changes,
+            'status active -> inactive (course enrollment ' || s.course_enrollment_id
+            || ' is inactive: active_enrollment_without_access)'
+        )
+    FROM enrolldb_import.student_courseenrollment AS ce
+    WHERE
+        s.course_enrollment_id = ce.id AND s.import_rule IS NULL AND s.status = 'active'
+        AND ce.import_rule IS NULL AND NOT ce.is_active;
+
+    -- One active row per course enrollment (so per user and course), and per organization's
+    -- waiting key and course: the lowest id keeps it.
+    PERFORM enrolldb_import.refuse_duplicates(
+        v_t, 'programcourseenrollment_active_course_enrollment_uq', 'course_enrollment_id',
+        's.status = ''active'' AND s.course_enrollment_id IS NOT NULL', 'id'
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        v_t, 'waitinglearneractivecourse_learner_course_uq',
+        'import_org, import_lower_key, course_key',
+        's.status = ''active'' AND s.import_user_id IS NULL AND s.import_lower_key IS NOT NULL',
+        'id', 'the waiting learner''s organization, lower(external_user_key), course_key'
+    );
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_import.classify_program_course_enrollments() IS
+'The rules of program course enrollments, in policy order (part of classify).';
+
+CREATE OR REPLACE FUNCTION enrolldb_import.classify_dependents()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- A masters course enrollment that no kept active program course enrollment backs
+    -- would be unbacked_masters_enrollment for doctor: it is imported inactive.
+    UPDATE enrolldb_import.student_courseenrollment AS s
+    SET
+        is_active = FALSE,
+        import_changes = pg_catalog.concat_ws(
+            '; ', s.import_changes,
+            'is_active true -> false (no active program course enrollment backs this masters '
+            || 'enrollment: unbacked_masters_enrollment)'
+        )
+    WHERE
+        s.import_rule IS NULL AND s.is_active AND s.mode = 'masters'
+        AND NOT EXISTS (
+            SELECT FROM enrolldb_import.program_enrollments_programcourseenrollment AS p
+            WHERE
+                p.course_enrollment_id = s.id AND p.import_rule IS NULL
+                AND p.status = 'active'
+        );
+
+    PERFORM enrolldb_import.refuse_duplicates(
+        'program_enrollments_courseaccessroleassignment', 'courseaccessroleassignment_pk', 'id',
+        'TRUE', 'id'
+    );
+    PERFORM enrolldb_import.refuse(
+        'program_enrollments_courseaccessroleassignment', 'courseaccessroleassignment_role_ck',
+        's.role <> ''staff''', '''role '' || pg_catalog.quote_literal(s.role) || '' is not staff'''
+    );
+    PERFORM enrolldb_import.refuse_orphans(
+        'program_enrollments_courseaccessroleassignment', 'courseaccessroleassignment_enrollment_fk',
+        'enrollment_id', 'program_enrollments_programcourseenrollment', 'id'
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        'program_enrollments_courseaccessroleassignment',
+        'courseaccessroleassignment_role_enrollment_uq', 'role, enrollment_id', 'TRUE', 'id'
+    );
+    -- Linking grants the role of an active row of an active user and deletes the assignment;
+    -- one still pending there is what doctor reports as unfulfilled_role_assignment.
+    PERFORM enrolldb_import.refuse(
+        'program_enrollments_courseaccessroleassignment', 'unfulfilled_role_assignment',
+        'EXISTS (SELECT FROM enrolldb_import.program_enrollments_programcourseenrollment AS p '
+        'INNER JOIN enrolldb_import.auth_user AS u ON p.import_user_id = u.id '
+        'WHERE p.id = s.enrollment_id AND p.import_rule IS NULL AND p.status = ''active'' '
+        'AND p.course_enrollment_id IS NOT NULL AND u.is_active)',
+        '''the program course enrollment is active and linked to an active user: the role '
+        || 'belongs in student_courseaccessrole'''
+    );
+
+    PERFORM enrolldb_import.refuse_duplicates(
+        'program_enrollments_learneridentity', 'learneridentity_pk', 'id', 'TRUE', 'id'
+    );
+    PERFORM enrolldb_import.refuse(
+        'program_enrollments_learneridentity', 'learneridentity_key_canonical_ck',
+        'NOT enrolldb.is_canonical_external_key(s.external_user_key)',
+        '''external_user_key is empty once canonical, or longer than 255 characters'''
+    );
+    PERFORM enrolldb_import.refuse_orphans(
+        'program_enrollments_learneridentity', 'learneridentity_user_fk', 'user_id', 'auth_user',
+        'id'
+    );
+    PERFORM enrolldb_import.refuse_duplicates(
+        'program_enrollments_learneridentity', 'learneridentity_org_key_uq',
+        'organization_key, pg_catalog.lower(external_user_key)', 'TRUE', 'id',
+        'organization_key, lower(external_user_key)'
+    );
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_import.classify_dependents() IS
+'After the program course enrollments: unbacked masters course enrollments, role '
+'assignments, learner identities (part of classify).';
+
+REVOKE ALL ON FUNCTION enrolldb_import.classify() FROM public;
+REVOKE ALL ON FUNCTION enrolldb_import.classify_lms_tables() FROM public;
+REVOKE ALL ON FUNCTION enrolldb_import.classify_history(text, text, text) FROM public;
+REVOKE ALL ON FUNCTION enrolldb_import.classify_program_enrollments() FROM public;
+REVOKE ALL ON FUNCTION enrolldb_import.classify_program_course_enrollments() FROM public;
+REVOKE ALL ON FUNCTION enrolldb_import.classify_dependents() FROM public;
