@@ -5,48 +5,37 @@ must always match the files in the checkout/wheel, so they are re-executed after
 migrate (``enrolldb.migrate`` calls ``run_post_apply`` even when nothing is pending,
 because yoyo itself skips hooks then).
 
-The files are found relative to this file: ``../sql/functions``. That holds both in a
-repository checkout (``migrations/`` and ``sql/`` at the top level) and in an installed
-wheel (``enrolldb/migrations`` and ``enrolldb/sql`` are siblings). Files run in file-name
-order, each split with ``sqlparse.split`` (as yoyo splits migrations, so dollar-quoted
-bodies stay whole), inside yoyo's transaction: one bad file rolls back the whole apply.
+The statements come from :func:`enrolldb.resources.function_statements`, the one deploy
+loop that the drift check of ``status``/``doctor`` runs too, so what is deployed and what is
+compared cannot differ. That needs the ``enrolldb`` package importable (it is wherever
+``enrolldb migrate`` runs; a bare ``yoyo apply`` of this directory needs it installed too).
+Everything runs inside yoyo's transaction: one bad file rolls back the whole apply.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import sqlparse
 from yoyo import step
 
+from enrolldb.resources import function_statements
+
 __depends__: set[str] = set()
-
-FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "sql" / "functions"
-
-
-def _is_only_comments(statement: str) -> bool:
-    return not sqlparse.format(statement, strip_comments=True).strip().rstrip(";").strip()
 
 
 def apply_functions(conn: Any) -> None:
     """Execute each statement of each function file on yoyo's connection."""
-    if not FUNCTIONS_DIR.is_dir():
-        raise FileNotFoundError(f"SQL function directory not found: {FUNCTIONS_DIR}")
-    for path in sorted(FUNCTIONS_DIR.glob("*.sql"), key=lambda p: p.name):
-        for statement in sqlparse.split(path.read_text(encoding="utf-8")):
-            if _is_only_comments(statement):
-                continue
-            cursor = conn.cursor()
-            try:
-                # No parameters are passed, so '%' in function bodies needs no escaping.
-                cursor.execute(statement)
-            except Exception as exc:
-                if hasattr(exc, "add_note"):
-                    exc.add_note(f"while executing {path.name}")
-                raise
-            finally:
-                cursor.close()
+    for path, statement in function_statements():
+        cursor = conn.cursor()
+        try:
+            # No parameters are passed, so '%' in function bodies needs no escaping.
+            cursor.execute(statement)
+        except Exception as exc:
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"while executing {path.name}")
+            raise
+        finally:
+            cursor.close()
 
 
 step(apply_functions)

@@ -17,7 +17,13 @@ import pytest
 
 from cli_run import enrolldb_cli
 from enrolldb.migrate import _declaring_files, load_migrations, migrate_report, status
-from enrolldb.routines import _arg_type, declared_routines, resolve, undeclared_routines
+from enrolldb.routines import (
+    SCHEMAS,
+    _arg_type,
+    declared_routines,
+    resolve,
+    undeclared_routines,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -35,8 +41,9 @@ def test_parsed_declarations_match_a_real_deploy_exactly(db: Conn) -> None:
     assert expected.protected_names == frozenset()
     deployed = set(
         db.execute(
-            "SELECT proname::text, oidvectortypes(proargtypes) FROM pg_proc"
-            " WHERE pronamespace = 'enrolldb'::regnamespace"
+            "SELECT pronamespace::regnamespace::text, proname::text, oidvectortypes(proargtypes)"
+            " FROM pg_proc WHERE pronamespace::regnamespace::text = ANY(%s)",
+            (list(SCHEMAS),),
         ).fetchall()
     )
     assert deployed == set(expected.signatures)

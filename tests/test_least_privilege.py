@@ -190,6 +190,7 @@ def test_missing_roles_stop_migrate_before_anything(
         conn.execute("DROP SCHEMA enrolldb CASCADE")
         conn.execute("DROP SCHEMA enrolldb_migrations CASCADE")
         conn.execute("DROP SCHEMA enrolldb_import CASCADE")
+        conn.execute("DROP SCHEMA enrolldb_internal CASCADE")
     with pytest.raises(MigrateError) as info:
         migrate(as_role(dsn, owner))
     assert f"CREATE ROLE {missing} NOLOGIN;" in str(info.value)

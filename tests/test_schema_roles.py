@@ -434,3 +434,20 @@ def test_constraint_names_match_what_the_client_maps(db: Conn) -> None:
         "courseaccessroleassignment_role_ck",
         "courseaccessroleassignment_role_enrollment_uq",
     } <= names
+
+
+# --- the internal schema ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [APP, READONLY, "public"])
+def test_no_role_may_use_the_internal_schema(db: Conn, role: str) -> None:
+    """enrolldb_internal is the owner's alone: not even USAGE for the roles or PUBLIC."""
+    row = db.execute(
+        "SELECT n.nspacl::text, EXISTS ("
+        "  SELECT FROM pg_catalog.aclexplode(n.nspacl) AS a"
+        "  WHERE a.grantee = coalesce(pg_catalog.to_regrole(%s)::oid, 0))"
+        " FROM pg_catalog.pg_namespace AS n WHERE n.nspname = 'enrolldb_internal'",
+        (role,),
+    ).fetchone()
+    assert row is not None, "schema enrolldb_internal is missing"
+    assert row[1] is False, row[0]

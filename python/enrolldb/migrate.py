@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import sqlparse
 from psycopg import sql
 from yoyo import get_backend, read_migrations
 
 from enrolldb.dsn import SetupError, connect, one_line, to_yoyo_uri
-from enrolldb.resources import function_files, migrations_dir
+from enrolldb.resources import function_files, function_statements, migrations_dir
 from enrolldb.routines import declared_routines, undeclared_routines
 
 #: Schema of yoyo's bookkeeping tables (never ``public``, never ``enrolldb``, which the
@@ -388,18 +387,17 @@ WHERE p.prokind <> 'a'
 
 def execute_function_files(conn: psycopg.Connection[Any]) -> None:
     """Run every ``sql/functions/*.sql`` statement on ``conn`` (same as the post-apply hook)."""
-    for path in function_files():
-        for statement in sqlparse.split(path.read_text(encoding="utf-8")):
-            if sqlparse.format(statement, strip_comments=True).strip().rstrip(";").strip():
-                conn.execute(statement.encode("utf-8"))
+    for _path, statement in function_statements():
+        conn.execute(statement.encode("utf-8"))
 
 
-# Privileges of schema enrolldb and of its tables/sequences (with their column privileges),
-# which ``sql/functions/000_privileges.sql`` resets and grants on every migrate.
+# Privileges of schemas enrolldb and enrolldb_internal and of their tables/sequences (with
+# their column privileges), which ``sql/functions/000_privileges.sql`` resets and grants on
+# every migrate.
 _PRIVILEGE_FINGERPRINTS = """
 SELECT 'schema ' || quote_ident(n.nspname), md5(coalesce(n.nspacl::text, ''))
 FROM pg_namespace AS n
-WHERE n.nspname = 'enrolldb'
+WHERE n.nspname IN ('enrolldb', 'enrolldb_internal')
 UNION ALL
 SELECT CASE WHEN c.relkind = 'S' THEN 'sequence ' ELSE 'table ' END || c.oid::regclass::text,
        md5(coalesce(c.relacl::text, '') || coalesce((
@@ -408,7 +406,7 @@ SELECT CASE WHEN c.relkind = 'S' THEN 'sequence ' ELSE 'table ' END || c.oid::re
            WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL), ''))
 FROM pg_class AS c
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
-WHERE n.nspname = 'enrolldb' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+WHERE n.nspname IN ('enrolldb', 'enrolldb_internal') AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
 """
 
 

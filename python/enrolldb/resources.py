@@ -9,7 +9,10 @@ Package data wins so that an installed wheel never picks up an unrelated checkou
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import sqlparse
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # python/enrolldb/resources.py -> repository root is two levels above the package.
@@ -42,3 +45,18 @@ def functions_dir() -> Path:
 def function_files() -> list[Path]:
     """The function files in the order the post-apply hook executes them (by file name)."""
     return sorted(functions_dir().glob("*.sql"), key=lambda p: p.name)
+
+
+def function_statements() -> Iterator[tuple[Path, str]]:
+    """Every statement of every function file, in execution order, with its file.
+
+    The one deploy loop: ``enrolldb migrate`` (through yoyo's post-apply hook,
+    ``migrations/post-apply.py``) and ``status``/``doctor``'s drift check both execute
+    exactly these statements. Files are split with ``sqlparse.split``, as yoyo splits
+    migrations, so dollar-quoted bodies stay whole; statements that are only comments are
+    skipped (the server rejects an empty query).
+    """
+    for path in function_files():
+        for statement in sqlparse.split(path.read_text(encoding="utf-8")):
+            if sqlparse.format(statement, strip_comments=True).strip().rstrip(";").strip():
+                yield path, statement

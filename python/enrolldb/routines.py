@@ -1,15 +1,17 @@
-"""Which functions of schema ``enrolldb`` the shipped SQL files define, and which others exist.
+"""Which functions of our schemas the shipped SQL files define, and which others exist.
 
 Why: ``CREATE OR REPLACE`` cannot remove an overload. When a function's parameters change in
 ``sql/functions``, the old signature stays behind after ``migrate``, calls become ambiguous,
 and nothing else would notice. The expected set is derived by reading the files (no scratch
 database, so ``status`` and ``doctor`` can do it as a read-only role):
 
-- every ``CREATE [OR REPLACE] FUNCTION|PROCEDURE enrolldb.<name>(...)`` statement of
+- every ``CREATE [OR REPLACE] FUNCTION|PROCEDURE <schema>.<name>(...)`` statement of
   ``sql/functions/*.sql`` and of the *applied* migrations (trigger and helper functions
   defined by migrations count as defined), minus
-- every ``DROP FUNCTION|PROCEDURE|ROUTINE enrolldb.<name>(...)`` statement of a later
-  applied migration.
+- every ``DROP FUNCTION|PROCEDURE|ROUTINE <schema>.<name>(...)`` statement of a later
+  applied migration,
+
+where ``<schema>`` is one of :data:`SCHEMAS`: the API's, the internals' and the import's.
 
 Argument lists are turned into types by PostgreSQL itself (``to_regtype``/``format_type``)
 and compared with ``oidvectortypes(proargtypes)``, so ``int`` and ``integer`` or
@@ -30,16 +32,21 @@ from typing import Any
 import psycopg
 import sqlparse
 
-SCHEMA = "enrolldb"
+#: The schemas whose functions the files of ``sql/functions`` (and the migrations) define.
+SCHEMAS = ("enrolldb", "enrolldb_internal", "enrolldb_import")
+_SCHEMA_NAME = r"\"?(enrolldb|enrolldb_internal|enrolldb_import)\"?"
 
 _LEADING_COMMENTS = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*", re.DOTALL)
 _CREATE = re.compile(
-    r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE)\s+\"?enrolldb\"?\.\"?(\w+)\"?\s*\(",
+    r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE)\s+"
+    + _SCHEMA_NAME
+    + r"\.\"?(\w+)\"?\s*\(",
     re.IGNORECASE,
 )
 _DROP = re.compile(
     r"DROP\s+(?:FUNCTION|PROCEDURE|ROUTINE)\s+(?:IF\s+EXISTS\s+)?"
-    r"\"?enrolldb\"?\.\"?(\w+)\"?\s*\(",
+    + _SCHEMA_NAME
+    + r"\.\"?(\w+)\"?\s*\(",
     re.IGNORECASE,
 )
 _DEFAULT = re.compile(r"\s+DEFAULT\s+|\s*=\s*", re.IGNORECASE)
@@ -51,8 +58,9 @@ _MULTIWORD_TYPE_STARTS = {"double", "character", "char", "national", "bit", "tim
 
 @dataclass(frozen=True)
 class Declared:
-    """A routine as a file declares it: name and argument types as written."""
+    """A routine as a file declares it: schema, name and argument types as written."""
 
+    schema: str
     name: str
     arg_types: tuple[str, ...]
 
@@ -116,11 +124,11 @@ def _statements(path: Path) -> Iterable[str]:
 def _signature(statement: str, match: re.Match[str]) -> Declared:
     args = _balanced(statement, match.end())
     types = [_arg_type(a) for a in _split_top_level(args)]
-    return Declared(match.group(1), tuple(t for t in types if t is not None))
+    return Declared(match.group(1), match.group(2), tuple(t for t in types if t is not None))
 
 
 def declared_routines(files: Sequence[Path]) -> list[Declared]:
-    """Routines of schema enrolldb created by ``files`` (in order) and not dropped later."""
+    """Routines of our schemas created by ``files`` (in order) and not dropped later."""
     declared: list[Declared] = []
     for path in files:
         for statement in _statements(path):
@@ -137,11 +145,11 @@ def declared_routines(files: Sequence[Path]) -> list[Declared]:
 
 @dataclass(frozen=True)
 class Expected:
-    """Declared routines resolved by the server: (name, canonical type list)."""
+    """Declared routines resolved by the server: (schema, name, canonical type list)."""
 
-    signatures: frozenset[tuple[str, str]]
-    #: Names whose argument types did not all resolve: every overload of them is kept.
-    protected_names: frozenset[str]
+    signatures: frozenset[tuple[str, str, str]]
+    #: (schema, name) whose argument types did not all resolve: every overload is kept.
+    protected_names: frozenset[tuple[str, str]]
 
 
 def resolve(conn: psycopg.Connection[Any], declared: Sequence[Declared]) -> Expected:
@@ -155,32 +163,33 @@ def resolve(conn: psycopg.Connection[Any], declared: Sequence[Declared]) -> Expe
             (type_texts,),
         ).fetchall()
         canonical = {str(t): (None if c is None else str(c)) for t, c in rows}
-    signatures: set[tuple[str, str]] = set()
-    protected: set[str] = set()
+    signatures: set[tuple[str, str, str]] = set()
+    protected: set[tuple[str, str]] = set()
     for d in declared:
         types = [canonical.get(t) for t in d.arg_types]
         if any(t is None for t in types):
-            protected.add(d.name)
+            protected.add((d.schema, d.name))
         else:
-            signatures.add((d.name, ", ".join(t for t in types if t is not None)))
+            signatures.add((d.schema, d.name, ", ".join(t for t in types if t is not None)))
     return Expected(frozenset(signatures), frozenset(protected))
 
 
 def undeclared_routines(conn: psycopg.Connection[Any], declared: Sequence[Declared]) -> list[str]:
-    """Signatures (``enrolldb.name(types)``) of functions and procedures of schema enrolldb
+    """Signatures (``schema.name(types)``) of functions and procedures of :data:`SCHEMAS`
     that no declared routine accounts for, sorted."""
     expected = resolve(conn, declared)
     rows = conn.execute(
-        "SELECT p.proname, pg_catalog.oidvectortypes(p.proargtypes),"
+        "SELECT n.nspname, p.proname, pg_catalog.oidvectortypes(p.proargtypes),"
         " pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)"
         " || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')'"
         " FROM pg_catalog.pg_proc AS p"
         " JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace"
-        " WHERE n.nspname = %s AND p.prokind IN ('f', 'p')",
-        (SCHEMA,),
+        " WHERE n.nspname = ANY(%s) AND p.prokind IN ('f', 'p')",
+        (list(SCHEMAS),),
     ).fetchall()
     return sorted(
         str(signature)
-        for name, types, signature in rows
-        if name not in expected.protected_names and (name, types) not in expected.signatures
+        for schema, name, types, signature in rows
+        if (schema, name) not in expected.protected_names
+        and (schema, name, types) not in expected.signatures
     )

@@ -18,10 +18,13 @@ Usage: ``python -m enrolldb.schema_snapshot DSN`` prints the snapshot.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg.rows import tuple_row
+
+from enrolldb.routines import SCHEMAS
 
 ROLES = ("enrolldb_app", "enrolldb_readonly")
 
@@ -52,12 +55,12 @@ _REL_ACL = _acl(
 _COL_ACL = _acl("a.attacl", "c.relowner")
 _PROC_ACL = _acl("coalesce(p.proacl, acldefault('f', p.proowner))", "p.proowner")
 
-# Each query returns (sort_key, entry_text) rows; %(s)s is the schema name.
+# Each query returns (sort_key, entry_text) rows; %(s)s is the list of schema names.
 _SECTIONS: dict[str, str] = {
     "schema": f"""
         SELECT n.nspname, 'schema ' || quote_ident(n.nspname)
                || ' acl=[' || {_NSP_ACL} || ']'
-        FROM pg_namespace n WHERE n.nspname = %(s)s
+        FROM pg_namespace n WHERE n.nspname = ANY(%(s)s)
     """,
     "extensions": """
         SELECT e.extname, 'extension ' || e.extname || ' schema=' || n.nspname
@@ -80,7 +83,7 @@ _SECTIONS: dict[str, str] = {
                        THEN E'\\n    ' || replace(pg_get_viewdef(c.oid), E'\\n', E'\\n    ')
                        ELSE '' END
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %(s)s AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+        WHERE n.nspname = ANY(%(s)s) AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
     """,
     "columns": f"""
         SELECT c.relname || lpad(row_number() OVER w::text, 5, '0'),
@@ -101,7 +104,7 @@ _SECTIONS: dict[str, str] = {
         JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_type t ON t.oid = a.atttypid
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE n.nspname = %(s)s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+        WHERE n.nspname = ANY(%(s)s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
           AND a.attnum > 0 AND NOT a.attisdropped
         WINDOW w AS (PARTITION BY c.oid ORDER BY a.attnum)
     """,
@@ -112,13 +115,13 @@ _SECTIONS: dict[str, str] = {
                                          'domain ' || c.contypid::regtype::text)
                || ' ' || quote_ident(c.conname) || ': ' || pg_get_constraintdef(c.oid)
         FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-        WHERE n.nspname = %(s)s
+        WHERE n.nspname = ANY(%(s)s)
     """,
     "indexes": """
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %(s)s
+        WHERE n.nspname = ANY(%(s)s)
     """,
     "triggers": """
         SELECT t.tgrelid::regclass::text || ' ' || t.tgname,
@@ -127,7 +130,7 @@ _SECTIONS: dict[str, str] = {
                        ELSE ' [enabled=' || t.tgenabled::text || ']' END
         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %(s)s AND NOT t.tgisinternal
+        WHERE n.nspname = ANY(%(s)s) AND NOT t.tgisinternal
     """,
     "types": """
         SELECT t.oid::regtype::text,
@@ -151,7 +154,7 @@ _SECTIONS: dict[str, str] = {
                  ELSE 'type ' || t.oid::regtype::text || ' typtype=' || t.typtype::text
                END
         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE n.nspname = %(s)s
+        WHERE n.nspname = ANY(%(s)s)
           AND (t.typtype IN ('e', 'd', 'r', 'm')
                OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_class c
                                         WHERE c.oid = t.typrelid) = 'c'))
@@ -165,7 +168,7 @@ _SECTIONS: dict[str, str] = {
                || ' config=' || coalesce(array_to_string(p.proconfig, ','), '')
                || ' acl=[' || {_PROC_ACL} || ']'
         FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname = %(s)s
+        WHERE n.nspname = ANY(%(s)s)
     """,
     "comments": """
         SELECT kind || ' ' || name, 'comment on ' || kind || ' ' || name || ' IS '
@@ -173,38 +176,38 @@ _SECTIONS: dict[str, str] = {
         FROM (
           SELECT 'schema' AS kind, quote_ident(n.nspname) AS name,
                  obj_description(n.oid, 'pg_namespace') AS description
-          FROM pg_namespace n WHERE n.nspname = %(s)s
+          FROM pg_namespace n WHERE n.nspname = ANY(%(s)s)
           UNION ALL
           SELECT CASE WHEN c.relkind = 'i' THEN 'index' ELSE 'relation' END,
                  c.oid::regclass::text, obj_description(c.oid, 'pg_class')
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = %(s)s
+          WHERE n.nspname = ANY(%(s)s)
           UNION ALL
           SELECT 'column', c.oid::regclass::text || '.' || quote_ident(a.attname),
                  col_description(c.oid, a.attnum)
           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
           JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = %(s)s AND a.attnum > 0 AND NOT a.attisdropped
+          WHERE n.nspname = ANY(%(s)s) AND a.attnum > 0 AND NOT a.attisdropped
           UNION ALL
           SELECT 'function', p.oid::regprocedure::text, obj_description(p.oid, 'pg_proc')
           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-          WHERE n.nspname = %(s)s
+          WHERE n.nspname = ANY(%(s)s)
           UNION ALL
           SELECT 'constraint', quote_ident(c.conname) || ' on '
                  || coalesce(c.conrelid::regclass::text, c.contypid::regtype::text),
                  obj_description(c.oid, 'pg_constraint')
           FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-          WHERE n.nspname = %(s)s
+          WHERE n.nspname = ANY(%(s)s)
           UNION ALL
           SELECT 'trigger', quote_ident(t.tgname) || ' on ' || t.tgrelid::regclass::text,
                  obj_description(t.oid, 'pg_trigger')
           FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
           JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = %(s)s AND NOT t.tgisinternal
+          WHERE n.nspname = ANY(%(s)s) AND NOT t.tgisinternal
           UNION ALL
           SELECT 'type', t.oid::regtype::text, obj_description(t.oid, 'pg_type')
           FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-          WHERE n.nspname = %(s)s
+          WHERE n.nspname = ANY(%(s)s)
         ) AS d
         WHERE description IS NOT NULL
     """,
@@ -226,8 +229,8 @@ _SECTIONS: dict[str, str] = {
         FROM (SELECT *, defaclobjtype::text AS objtype FROM pg_default_acl) d
         CROSS JOIN LATERAL aclexplode(d.defaclacl) a
         LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
-        CROSS JOIN (SELECT nspowner FROM pg_namespace WHERE nspname = %(s)s) s
-        WHERE d.defaclnamespace = 0 OR n.nspname = %(s)s
+        CROSS JOIN (SELECT nspowner FROM pg_namespace WHERE nspname = ANY(%(s)s)) s
+        WHERE d.defaclnamespace = 0 OR n.nspname = ANY(%(s)s)
     """,
 }
 
@@ -243,8 +246,8 @@ FROM pg_roles r WHERE r.rolname = ANY(%(roles)s)
 """
 
 
-def snapshot(conn: psycopg.Connection[Any], schema: str = "enrolldb") -> str:
-    """Return the snapshot text of ``schema`` (and our roles) as seen by ``conn``."""
+def snapshot(conn: psycopg.Connection[Any], schemas: Sequence[str] = SCHEMAS) -> str:
+    """Return the snapshot text of ``schemas`` (and our roles) as seen by ``conn``."""
     sections: list[str] = []
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
         cur.execute("SELECT current_setting('search_path')")
@@ -254,7 +257,7 @@ def snapshot(conn: psycopg.Connection[Any], schema: str = "enrolldb") -> str:
         # below otherwise (a released savepoint would keep it until the caller commits).
         cur.execute("SELECT set_config('search_path', 'pg_catalog', true)")
         for kind, query in _SECTIONS.items():
-            cur.execute(query, {"s": schema})
+            cur.execute(query, {"s": list(schemas)})
             sections.append(_section(kind, cur.fetchall()))
         cur.execute(_ROLES_QUERY, {"roles": list(ROLES)})
         sections.append(_section("roles", cur.fetchall()))
@@ -288,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m enrolldb.schema_snapshot")
     parser.add_argument("dsn", nargs="?", help="database (or server, with --scratch)")
-    parser.add_argument("--schema", default="enrolldb")
+    parser.add_argument(
+        "--schema", action="append", help=f"schema to list (repeatable; default: {SCHEMAS})"
+    )
     parser.add_argument(
         "--scratch",
         action="store_true",
@@ -299,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def take(dsn: str) -> str:
         with psycopg.connect(to_conninfo(dsn), autocommit=True) as conn:
-            return snapshot(conn, args.schema)
+            return snapshot(conn, args.schema or SCHEMAS)
 
     try:
         if args.scratch:

@@ -1,4 +1,5 @@
--- Privileges of schema enrolldb, its tables, sequences and routines: reset, then granted.
+-- Privileges of schemas enrolldb and enrolldb_internal, their tables, sequences and routines:
+-- reset, then granted (enrolldb_internal: nothing is granted, ever).
 --
 -- Why here: this file runs first on every `enrolldb migrate` (and in the test-apply of
 -- `enrolldb status`/`doctor`), so a hand GRANT or REVOKE is both reported as drift and put
@@ -28,7 +29,7 @@ BEGIN
                 n.nspacl AS acl,
                 n.nspowner AS owner
             FROM pg_catalog.pg_namespace AS n
-            WHERE n.nspname = 'enrolldb'
+            WHERE n.nspname IN ('enrolldb', 'enrolldb_internal')
             UNION ALL
             SELECT
                 CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
@@ -37,7 +38,7 @@ BEGIN
                 c.relowner
             FROM pg_catalog.pg_class AS c
             INNER JOIN pg_catalog.pg_namespace AS n ON c.relnamespace = n.oid
-            WHERE n.nspname = 'enrolldb' AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+            WHERE n.nspname IN ('enrolldb', 'enrolldb_internal') AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
             UNION ALL
             SELECT
                 'ROUTINE',
@@ -47,7 +48,7 @@ BEGIN
                 p.proowner
             FROM pg_catalog.pg_proc AS p
             INNER JOIN pg_catalog.pg_namespace AS n ON p.pronamespace = n.oid
-            WHERE n.nspname = 'enrolldb' AND p.prokind IN ('f', 'p')
+            WHERE n.nspname IN ('enrolldb', 'enrolldb_internal') AND p.prokind IN ('f', 'p')
         ) AS o
         CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) AS a
         LEFT JOIN pg_catalog.pg_roles AS r ON a.grantee = r.oid
