@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import psycopg
@@ -48,6 +48,7 @@ from enrolldb.dsn import (
 )
 from enrolldb.migrate import migrate
 from enrolldb.pgserver import find_bindir
+from pgtypes import Conn, Connect
 
 #: Unique per run: <base>_tmpl is the template, <base>_<n> the per-test clones.
 DB_BASE = f"enrolldb_test_{os.getpid()}_{secrets.token_hex(3)}"
@@ -221,9 +222,6 @@ def empty_db_dsn(pg_server: PgServer) -> Iterator[str]:
         yield conninfo(pg_server, name)
 
 
-Connect = Callable[..., psycopg.Connection[tuple[Any, ...]]]
-
-
 @pytest.fixture
 def connect(db_dsn: str) -> Iterator[Connect]:
     """Factory for extra connections to the test's database (e.g. concurrency tests).
@@ -231,11 +229,9 @@ def connect(db_dsn: str) -> Iterator[Connect]:
     ``connect(autocommit=True, role=None)``; with ``role`` the session runs ``SET ROLE``
     (committed, so a later rollback does not undo it). All are closed at teardown.
     """
-    opened: list[psycopg.Connection[tuple[Any, ...]]] = []
+    opened: list[Conn] = []
 
-    def _connect(
-        autocommit: bool = True, role: str | None = None
-    ) -> psycopg.Connection[tuple[Any, ...]]:
+    def _connect(autocommit: bool = True, role: str | None = None) -> Conn:
         conn = psycopg.connect(db_dsn, autocommit=autocommit)
         opened.append(conn)
         if role is not None:
@@ -250,7 +246,7 @@ def connect(db_dsn: str) -> Iterator[Connect]:
 
 
 @pytest.fixture
-def db(db_dsn: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+def db(db_dsn: str) -> Iterator[Conn]:
     """An autocommit connection to the test's fresh database (tuple rows)."""
     conn = psycopg.connect(db_dsn, autocommit=True)
     try:

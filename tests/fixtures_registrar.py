@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-import psycopg
-
-Conn = psycopg.Connection[tuple[Any, ...]]
+from pgtypes import Conn
 
 ORG = "gtx"
 PROGRAM_A = UUID("aaaaaaaa-0000-4000-8000-000000000001")

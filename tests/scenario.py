@@ -20,10 +20,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
-import psycopg
 from psycopg.rows import dict_row
 
-Conn = psycopg.Connection[Any]
+from pgtypes import Conn
 
 ORG = "GTx"
 COURSE = "course-v1:GTx+CS6035+2024_T1"

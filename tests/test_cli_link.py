@@ -15,10 +15,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
+
+from pgtypes import Conn
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,6 @@ UNKNOWN_PROGRAM = "99999999-9999-4999-8999-999999999999"
 CURRICULUM = "22222222-2222-4222-8222-222222222222"
 COURSE = "course-v1:GTx+CS6250+2024_T1"
 
-Conn = psycopg.Connection[tuple[Any, ...]]
 
 #: Every table a link may change, and the history tables (compared whole by dry-run tests).
 TABLES = (

@@ -32,11 +32,8 @@ from psycopg import errors as pgerrors
 import enrolldb
 from enrolldb import calls
 from enrolldb.linking import LinkResult, MatriculationResult
+from pgtypes import Call, Conn, Connect, State
 
-Conn = psycopg.Connection[tuple[Any, ...]]
-Connect = Callable[..., Conn]
-Call = Callable[[Conn], object]
-State = dict[str, list[tuple[Any, ...]]]
 Outcome = tuple[tuple[object, ...], State]
 
 ORG = "GTx"

@@ -13,13 +13,13 @@ from fixtures_registrar import (
     CURRICULUM_A,
     ORG,
     PROGRAM_A,
-    Conn,
     add_identity,
     add_user,
     catalog,
     course_rows,
     program_enrollments,
 )
+from pgtypes import Conn
 
 
 def cli(dsn: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

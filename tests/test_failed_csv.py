@@ -17,7 +17,7 @@ import pytest
 
 from cli_run import enrolldb_cli
 from fixtures_registrar import CURRICULUM_A, PROGRAM_A, catalog, program_enrollments
-from scenario import Conn
+from pgtypes import Conn
 from test_cli_link import PROGRAM, links, seed, snapshot, write_csv
 
 # key1 moves from user1 to user5 (a relink), key9 has no enrollment (a failure).

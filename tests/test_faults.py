@@ -22,8 +22,8 @@ import psycopg
 import pytest
 
 import enrolldb
+from pgtypes import Conn
 from scenario import (
-    Conn,
     add_course,
     add_program,
     add_user,

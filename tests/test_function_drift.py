@@ -18,9 +18,9 @@ import pytest
 from cli_run import enrolldb_cli
 from enrolldb.migrate import _declaring_files, load_migrations, migrate_report, status
 from enrolldb.routines import _arg_type, declared_routines, resolve, undeclared_routines
+from pgtypes import Conn
 
 REPO = Path(__file__).resolve().parents[1]
-Conn = psycopg.Connection[tuple[Any, ...]]
 
 EXTRA_API_OVERLOAD = "enrolldb.retire_user(integer, text)"
 EXTRA_MIGRATION_OVERLOAD = "enrolldb.canonical_external_key(character varying)"

@@ -19,8 +19,7 @@ import enrolldb
 from enrolldb.errors import InvalidArgumentError, mapped_errors
 from enrolldb.registrar import write_program_course_enrollments, write_program_enrollments
 from fixtures_registrar import COURSE, CURRICULUM_A, ORG, PROGRAM_A, add_user, catalog
-
-Conn = psycopg.Connection[tuple[Any, ...]]
+from pgtypes import Conn
 
 LONG = "K" * 256
 

@@ -19,9 +19,9 @@ import pytest
 
 import enrolldb
 from enrolldb.migrate import migrate, status
+from pgtypes import Conn
 from scenario import (
     ORG,
-    Conn,
     add_course,
     add_program,
     add_user,

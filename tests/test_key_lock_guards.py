@@ -16,7 +16,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import errors as pgerrors
 
@@ -34,10 +33,9 @@ from fixtures_registrar import (
     course_enrollment,
     course_rows,
 )
+from pgtypes import Conn, Connect
 from test_concurrency import WAIT_SECONDS, assert_healthy, wait_until_blocked
 
-Conn = psycopg.Connection[tuple[Any, ...]]
-Connect = Any
 RETIRED = "retired_external_key_%"
 
 

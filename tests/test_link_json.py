@@ -17,8 +17,8 @@ import psycopg.errors
 import pytest
 
 import enrolldb
+from pgtypes import Conn
 from scenario import (
-    Conn,
     add_course,
     add_program,
     add_user,

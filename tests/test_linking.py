@@ -18,8 +18,8 @@ import pytest
 from psycopg.types.json import Jsonb
 
 import enrolldb
+from pgtypes import Conn
 from scenario import (
-    Conn,
     add_course,
     add_course_access_role,
     add_course_enrollment,

@@ -19,9 +19,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from pgtypes import Conn
 from scenario import (
     ORG,
-    Conn,
     add_course,
     add_course_enrollment,
     add_program,

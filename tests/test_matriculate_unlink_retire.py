@@ -16,9 +16,9 @@ import psycopg.errors
 import pytest
 
 import enrolldb
+from pgtypes import Conn
 from scenario import (
     ORG,
-    Conn,
     TwoPrograms,
     add_course,
     add_course_enrollment,

@@ -16,8 +16,6 @@ import json
 import re
 from typing import Any
 
-import psycopg
-
 from fixtures_registrar import (
     COURSE,
     COURSE_2,
@@ -28,8 +26,7 @@ from fixtures_registrar import (
     add_identity,
     catalog,
 )
-
-Conn = psycopg.Connection[tuple[Any, ...]]
+from pgtypes import Conn
 
 N = 1500
 #: Rows a node may touch (returned or filtered out, over all its loops) per request.

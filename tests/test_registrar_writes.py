@@ -29,7 +29,6 @@ from fixtures_registrar import (
     OTHER_ORG_PROGRAM,
     PROGRAM_A,
     PROGRAM_B,
-    Conn,
     add_identity,
     add_user,
     catalog,
@@ -39,6 +38,7 @@ from fixtures_registrar import (
     integrity,
     program_enrollments,
 )
+from pgtypes import Conn
 
 PE_HISTORY = "program_enrollments_historicalprogramenrollment"
 PCE_HISTORY = "program_enrollments_historicalprogramcourseenrollment"

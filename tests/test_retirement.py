@@ -24,8 +24,8 @@ from psycopg import sql
 
 import enrolldb
 from enrolldb.migrate import load_migrations, migrate, prepare_bookkeeping, yoyo_backend
+from pgtypes import Conn
 from scenario import (
-    Conn,
     add_course,
     add_program,
     add_realized,

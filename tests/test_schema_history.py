@@ -15,13 +15,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import errors
 
+from pgtypes import Conn
 from test_schema_rules import COURSE_1, COURSE_2, MATCH_CK, Data, refused
-
-Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 @pytest.fixture

@@ -14,13 +14,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import errors, sql
 
+from pgtypes import Conn
 from test_schema_rules import Data, refused
-
-Conn = psycopg.Connection[tuple[Any, ...]]
 
 APP = "enrolldb_app"
 READONLY = "enrolldb_readonly"

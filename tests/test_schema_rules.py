@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
-Conn = psycopg.Connection[tuple[Any, ...]]
+from pgtypes import Conn
 
 MATCH_CK = "programcourseenrollment_course_enrollment_match_ck"
 ACTIVE_UQ = "programcourseenrollment_active_course_enrollment_uq"

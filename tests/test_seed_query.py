@@ -12,7 +12,12 @@ import re
 from pathlib import Path
 
 from enrolldb.compatibility import TWO_PROGRAM_QUERY, VERBATIM_TWO_PROGRAM_QUERY
-from scenario import Conn, add_course, add_program, add_waiting
+from pgtypes import Conn
+from scenario import (
+    add_course,
+    add_program,
+    add_waiting,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "compatibility-query.md"
 SHARED = "course-v1:GTx+SEED1+2024"

@@ -23,13 +23,11 @@ from psycopg import errors as pgerrors
 import enrolldb
 from enrolldb.linking import MatriculationResult
 from enrolldb.registrar import write_program_course_enrollments, write_program_enrollments
+from pgtypes import Call, Conn, Connect
 from test_concurrency import (
     CURRICULUM,
     ORG,
     WAIT_SECONDS,
-    Call,
-    Conn,
-    Connect,
     add_course,
     add_program,
     add_user,

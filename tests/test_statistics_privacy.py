@@ -18,7 +18,14 @@ from psycopg import sql
 
 import enrolldb
 from enrolldb.migrate import migrate, rollback
-from scenario import Conn, add_course, add_program, add_realized, add_user, add_waiting
+from pgtypes import Conn
+from scenario import (
+    add_course,
+    add_program,
+    add_realized,
+    add_user,
+    add_waiting,
+)
 
 C1 = "course-v1:GTx+STAT1+2024"
 THIS_MIGRATION = "0010_key_columns_without_statistics"

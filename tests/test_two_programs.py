@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 import enrolldb
+from pgtypes import Conn
 from scenario import (
-    Conn,
     TwoPrograms,
     add_course,
     add_course_enrollment,

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
 import enrolldb
+from pgtypes import Conn
 from scenario import (
     add_course,
     add_course_enrollment,
@@ -25,8 +24,6 @@ from scenario import (
     pce,
     pe,
 )
-
-Conn = psycopg.Connection[Any]
 
 S = "course-v1:GTx+S+2024_T1"
 T = "course-v1:GTx+T+2024_T1"
