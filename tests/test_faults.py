@@ -22,8 +22,7 @@ import psycopg
 import pytest
 
 import enrolldb
-from pgtypes import Conn
-from scenario import (
+from builders import (
     add_course,
     add_program,
     add_user,
@@ -33,6 +32,7 @@ from scenario import (
     pe,
     state,
 )
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+FAULT1+2024"
 PE_HISTORY = "enrolldb.program_enrollments_historicalprogramenrollment"

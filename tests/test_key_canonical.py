@@ -18,9 +18,7 @@ import psycopg
 import pytest
 
 import enrolldb
-from enrolldb.migrate import migrate, status
-from pgtypes import Conn
-from scenario import (
+from builders import (
     ORG,
     add_course,
     add_program,
@@ -30,6 +28,8 @@ from scenario import (
     integrity,
     pe,
 )
+from enrolldb.migrate import migrate, status
+from pgtypes import Conn
 from test_retirement import THIS_MIGRATION, migrate_before_0008
 
 C1 = "course-v1:GTx+KEY1+2024"

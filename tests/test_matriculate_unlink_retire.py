@@ -16,8 +16,7 @@ import psycopg.errors
 import pytest
 
 import enrolldb
-from pgtypes import Conn
-from scenario import (
+from builders import (
     ORG,
     TwoPrograms,
     add_course,
@@ -43,6 +42,7 @@ from scenario import (
     state,
     two_programs,
 )
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+C1+2024"
 C2 = "course-v1:GTx+C2+2024"

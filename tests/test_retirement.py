@@ -23,9 +23,7 @@ import pytest
 from psycopg import sql
 
 import enrolldb
-from enrolldb.migrate import load_migrations, migrate, prepare_bookkeeping, yoyo_backend
-from pgtypes import Conn
-from scenario import (
+from builders import (
     add_course,
     add_program,
     add_realized,
@@ -36,6 +34,8 @@ from scenario import (
     pe,
     state,
 )
+from enrolldb.migrate import load_migrations, migrate, prepare_bookkeeping, yoyo_backend
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+RET1+2024"
 C2 = "course-v1:GTx+RET2+2024"

@@ -17,15 +17,15 @@ import pytest
 from psycopg import sql
 
 import enrolldb
-from enrolldb.migrate import migrate, rollback
-from pgtypes import Conn
-from scenario import (
+from builders import (
     add_course,
     add_program,
     add_realized,
     add_user,
     add_waiting,
 )
+from enrolldb.migrate import migrate, rollback
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+STAT1+2024"
 THIS_MIGRATION = "0010_key_columns_without_statistics"

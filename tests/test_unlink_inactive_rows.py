@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import enrolldb
-from pgtypes import Conn
-from scenario import (
+from builders import (
     add_course,
     add_course_enrollment,
     add_program,
@@ -24,6 +23,7 @@ from scenario import (
     pce,
     pe,
 )
+from pgtypes import Conn
 
 S = "course-v1:GTx+S+2024_T1"
 T = "course-v1:GTx+T+2024_T1"

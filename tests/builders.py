@@ -1,13 +1,18 @@
-"""Scenario helpers for tests: build enrollment states with direct INSERTs, read rows back.
+"""Data builders for every test: build enrollment states with direct INSERTs, read rows back.
+
+Why one module: the tests used to carry their set-up helpers in four shapes (a scenario
+module, a registrar fixtures module, builders inside one test file and a ``Data`` class inside
+another, imported by other test files), with three different ``add_user``s and two
+``two_programs``. Every test file now takes its builders from here (tests/test_test_layout.py
+keeps it so).
 
 The test connection is the database owner (postgres), so it may write the tables directly,
 the way a registrar's data or a DBA's script would put them there. Writers are named
 ``add_*``; readers return small named tuples so that tests compare whole rows.
 
 :func:`two_programs` builds the scenario of docs/reference.md, What it is: programs A and B of one
-organization
-share a course; learner key K has A's program enrollment canceled with its course row
-inactive and B's enrolled with its course row active; the LMS user exists but nothing is
+organization share a course; learner key K has A's program enrollment canceled with its course
+row inactive and B's enrolled with its course row active; the LMS user exists but nothing is
 linked yet.
 """
 
