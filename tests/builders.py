@@ -32,6 +32,18 @@ from pgtypes import Conn
 ORG = "GTx"
 COURSE = "course-v1:GTx+CS6035+2024_T1"
 
+#: The registrar tests' catalog (:func:`catalog`): two programs of one organization sharing two
+#: courses, and a program of another organization; enrollments are then written through the API.
+REGISTRAR_ORG = "gtx"
+REGISTRAR_COURSE = "course-v1:gtx+CS101+2024"
+REGISTRAR_COURSE_2 = "course-v1:gtx+CS102+2024"
+PROGRAM_A = UUID("aaaaaaaa-0000-4000-8000-000000000001")
+PROGRAM_B = UUID("bbbbbbbb-0000-4000-8000-000000000002")
+OTHER_ORG_PROGRAM = UUID("cccccccc-0000-4000-8000-000000000003")
+CURRICULUM_A = UUID("aaaaaaaa-1111-4000-8000-000000000001")
+CURRICULUM_A2 = UUID("aaaaaaaa-2222-4000-8000-000000000001")
+CURRICULUM_B = UUID("bbbbbbbb-1111-4000-8000-000000000002")
+
 HISTORY_TABLES = {
     "programenrollment": "enrolldb.program_enrollments_historicalprogramenrollment",
     "programcourseenrollment": "enrolldb.program_enrollments_historicalprogramcourseenrollment",
@@ -247,6 +259,25 @@ def add_course_access_role(
     )
 
 
+def add_identity(conn: Conn, org: str, key: str, user_id: int) -> None:
+    """An SSO learner identity (what matriculation records), inserted directly."""
+    conn.execute(
+        "INSERT INTO enrolldb.program_enrollments_learneridentity"
+        " (organization_key, external_user_key, user_id) VALUES (%s, %s, %s)",
+        (org, key, user_id),
+    )
+
+
+def catalog(conn: Conn) -> None:
+    """The registrar tests' catalog: programs A and B of REGISTRAR_ORG sharing its two courses,
+    and OTHER_ORG_PROGRAM of another organization."""
+    add_program(conn, REGISTRAR_ORG, program_uuid=PROGRAM_A)
+    add_program(conn, REGISTRAR_ORG, program_uuid=PROGRAM_B)
+    add_program(conn, "other", program_uuid=OTHER_ORG_PROGRAM)
+    add_course(conn, REGISTRAR_COURSE, org=REGISTRAR_ORG)
+    add_course(conn, REGISTRAR_COURSE_2, org=REGISTRAR_ORG)
+
+
 def add_waiting(
     conn: Conn,
     program_uuid: UUID,
@@ -400,6 +431,37 @@ def learner_identities(conn: Conn) -> list[tuple[str, str, int]]:
     return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
 
+def program_enrollments(conn: Conn, program_uuid: UUID) -> list[tuple[Any, ...]]:
+    """(external_user_key, user_id, curriculum_uuid, status) of the program, by key."""
+    return conn.execute(
+        "SELECT external_user_key, user_id, curriculum_uuid, status"
+        " FROM enrolldb.program_enrollments_programenrollment"
+        " WHERE program_uuid = %s ORDER BY external_user_key, curriculum_uuid",
+        (program_uuid,),
+    ).fetchall()
+
+
+def course_rows(conn: Conn, program_uuid: UUID, course_key: str) -> list[tuple[Any, ...]]:
+    """(external_user_key, status, course_enrollment_id) of a program's rows for a course."""
+    return conn.execute(
+        "SELECT pe.external_user_key, pce.status, pce.course_enrollment_id"
+        " FROM enrolldb.program_enrollments_programcourseenrollment AS pce"
+        " JOIN enrolldb.program_enrollments_programenrollment AS pe"
+        "   ON pe.id = pce.program_enrollment_id"
+        " WHERE pe.program_uuid = %s AND pce.course_key = %s ORDER BY pe.external_user_key",
+        (program_uuid, course_key),
+    ).fetchall()
+
+
+def user_course_enrollment(conn: Conn, user_id: int, course_key: str) -> tuple[Any, ...] | None:
+    """(id, is_active, mode) of the user's course enrollment in ``course_key``, if any."""
+    return conn.execute(
+        "SELECT id, is_active, mode FROM enrolldb.student_courseenrollment"
+        " WHERE user_id = %s AND course_id = %s",
+        (user_id, course_key),
+    ).fetchone()
+
+
 def history(conn: Conn, table: str, row_id: int) -> list[History]:
     """History rows of one live row, oldest first. ``table``: a key of HISTORY_TABLES."""
     with conn.cursor(row_factory=dict_row) as cur:
@@ -438,6 +500,15 @@ def history_reasons(conn: Conn, since: dict[str, int] | None = None) -> set[str 
         ).fetchall()
         reasons.update(r[0] for r in rows)
     return reasons
+
+
+def history_changes(conn: Conn, table: str) -> list[tuple[Any, ...]]:
+    """(history_type, history_change_reason) of every row of a history table (its name in
+    schema enrolldb), in order."""
+    assert table in {t.removeprefix("enrolldb.") for t in HISTORY_TABLES.values()}
+    return conn.execute(
+        f"SELECT history_type, history_change_reason FROM enrolldb.{table} ORDER BY history_id"
+    ).fetchall()
 
 
 def state(conn: Conn) -> dict[str, list[tuple[Any, ...]]]:

@@ -8,10 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fixtures_registrar import (
-    COURSE,
+from builders import (
     CURRICULUM_A,
-    ORG,
     PROGRAM_A,
     add_identity,
     add_user,
@@ -19,6 +17,8 @@ from fixtures_registrar import (
     course_rows,
     program_enrollments,
 )
+from builders import REGISTRAR_COURSE as COURSE
+from builders import REGISTRAR_ORG as ORG
 from pgtypes import Conn
 
 

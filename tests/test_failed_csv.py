@@ -15,8 +15,13 @@ from subprocess import CompletedProcess
 
 import pytest
 
+from builders import (
+    CURRICULUM_A,
+    PROGRAM_A,
+    catalog,
+    program_enrollments,
+)
 from cli_run import enrolldb_cli
-from fixtures_registrar import CURRICULUM_A, PROGRAM_A, catalog, program_enrollments
 from pgtypes import Conn
 from test_cli_link import PROGRAM, links, seed, snapshot, write_csv
 

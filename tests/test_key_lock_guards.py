@@ -19,20 +19,20 @@ from typing import Any
 import pytest
 from psycopg import errors as pgerrors
 
-from fixtures_registrar import (
-    COURSE,
-    COURSE_2,
+from builders import (
     CURRICULUM_A,
     CURRICULUM_B,
-    ORG,
     OTHER_ORG_PROGRAM,
     PROGRAM_A,
     PROGRAM_B,
     add_user,
     catalog,
-    course_enrollment,
     course_rows,
+    user_course_enrollment,
 )
+from builders import REGISTRAR_COURSE as COURSE
+from builders import REGISTRAR_COURSE_2 as COURSE_2
+from builders import REGISTRAR_ORG as ORG
 from pgtypes import Conn, Connect
 from test_concurrency import WAIT_SECONDS, assert_healthy, wait_until_blocked
 
@@ -224,7 +224,7 @@ def test_link_on_a_snapshot_older_than_a_course_write_is_40001(
     session.execute(f"BEGIN ISOLATION LEVEL {level}")
     session.execute(sql, (PROGRAM_A, arg))
     session.commit()
-    ce = course_enrollment(db, waiting_k1, COURSE)
+    ce = user_course_enrollment(db, waiting_k1, COURSE)
     assert ce is not None
     assert course_rows(db, PROGRAM_A, COURSE) == [("K1", "active", ce[0])]
     assert_healthy(db)
@@ -246,7 +246,7 @@ def test_link_under_snapshot_first_then_course_write_waits(
         (PROGRAM_A, COURSE, json.dumps([{"external_user_key": "K1", "status": "active"}])),
     )
     assert outcome == {"K1": "active"}
-    ce = course_enrollment(db, waiting_k1, COURSE)
+    ce = user_course_enrollment(db, waiting_k1, COURSE)
     assert ce is not None
     assert course_rows(db, PROGRAM_A, COURSE) == [("K1", "active", ce[0])]
     assert_healthy(db)
@@ -295,7 +295,7 @@ def test_unlink_on_a_snapshot_older_than_a_course_write_is_40001(
     assert course_rows(db, PROGRAM_A, COURSE) == [("K1", "active", None)]
     assert course_rows(db, PROGRAM_A, COURSE_2) == [("K1", "active", None)]
     for course in (COURSE, COURSE_2):
-        ce = course_enrollment(db, waiting_k1, course)
+        ce = user_course_enrollment(db, waiting_k1, course)
         assert ce is not None and ce[1] is False, course
     assert_healthy(db)
 
@@ -316,5 +316,5 @@ def test_unlink_under_snapshot_first_then_course_write_waits(
     assert outcome == {"K1": "active"}
     # K1 is waiting again: its new row waits too, with no course enrollment.
     assert course_rows(db, PROGRAM_A, COURSE_2) == [("K1", "active", None)]
-    assert course_enrollment(db, waiting_k1, COURSE_2) is None
+    assert user_course_enrollment(db, waiting_k1, COURSE_2) is None
     assert_healthy(db)

@@ -16,16 +16,16 @@ import json
 import re
 from typing import Any
 
-from fixtures_registrar import (
-    COURSE,
-    COURSE_2,
+from builders import (
     CURRICULUM_A,
-    ORG,
     PROGRAM_A,
     PROGRAM_B,
     add_identity,
     catalog,
 )
+from builders import REGISTRAR_COURSE as COURSE
+from builders import REGISTRAR_COURSE_2 as COURSE_2
+from builders import REGISTRAR_ORG as ORG
 from pgtypes import Conn
 
 N = 1500

@@ -12,31 +12,31 @@ from typing import Any
 import psycopg
 import pytest
 
-from enrolldb.errors import InvalidArgumentError, NullArgumentError
-from enrolldb.registrar import (
-    ProgramCourseEnrollmentRequest,
-    ProgramEnrollmentRequest,
-    write_program_course_enrollments,
-    write_program_enrollments,
-)
-from fixtures_registrar import (
-    COURSE,
-    COURSE_2,
+from builders import (
     CURRICULUM_A,
     CURRICULUM_A2,
     CURRICULUM_B,
-    ORG,
     OTHER_ORG_PROGRAM,
     PROGRAM_A,
     PROGRAM_B,
     add_identity,
     add_user,
     catalog,
-    course_enrollment,
     course_rows,
-    history_reasons,
     integrity,
     program_enrollments,
+)
+from builders import REGISTRAR_COURSE as COURSE
+from builders import REGISTRAR_COURSE_2 as COURSE_2
+from builders import REGISTRAR_ORG as ORG
+from builders import history_changes as history_reasons
+from builders import user_course_enrollment as course_enrollment
+from enrolldb.errors import InvalidArgumentError, NullArgumentError
+from enrolldb.registrar import (
+    ProgramCourseEnrollmentRequest,
+    ProgramEnrollmentRequest,
+    write_program_course_enrollments,
+    write_program_enrollments,
 )
 from pgtypes import Conn
 
