@@ -18,8 +18,10 @@ linked yet.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -27,10 +29,14 @@ from uuid import UUID
 
 from psycopg.rows import dict_row
 
-from pgtypes import Conn
+import enrolldb
+from enrolldb.linking import LinkResult, MatriculationResult
+from pgtypes import Call, Conn, Connect, Outcome, State
 
 ORG = "GTx"
 COURSE = "course-v1:GTx+CS6035+2024_T1"
+#: A fixed curriculum, for requests whose text the tests write out.
+CURRICULUM = UUID("00000000-0000-4000-8000-0000000000c1")
 
 #: The registrar tests' catalog (:func:`catalog`): two programs of one organization sharing two
 #: courses, and a program of another organization; enrollments are then written through the API.
@@ -593,3 +599,121 @@ def two_programs(
         pce_a=pce_a,
         pce_b=pce_b,
     )
+
+
+# --- sessions racing each other (the concurrency tests) ------------------------------------
+#
+# How these order sessions without sleeping: the first call runs in an explicit transaction
+# that stays open; the second runs in a thread on another connection; the test polls
+# ``pg_blocking_pids`` until the second session waits on the first, and only then commits the
+# first. A second call that never waits fails the test: waiting is the evidence that the lock
+# order serialises the two calls.
+
+#: How long a test waits for a session to block, or for a blocked call to finish.
+WAIT_SECONDS = 30.0
+
+#: Rows compared between a race and the serial order of the same calls: no generated course
+#: enrollment ids (a rolled back sequence value is not reused), a program course enrollment's
+#: course enrollment is named by its (user, course) instead.
+RACE_STATE_QUERIES = {
+    "programenrollment": (
+        "SELECT id, user_id, external_user_key, program_uuid, status "
+        "FROM enrolldb.program_enrollments_programenrollment ORDER BY id"
+    ),
+    "programcourseenrollment": (
+        "SELECT pce.id, pce.program_enrollment_id, pce.course_key, pce.status, "
+        "ce.user_id, ce.course_id "
+        "FROM enrolldb.program_enrollments_programcourseenrollment AS pce "
+        "LEFT JOIN enrolldb.student_courseenrollment AS ce ON ce.id = pce.course_enrollment_id "
+        "ORDER BY pce.id"
+    ),
+    "courseenrollment": (
+        "SELECT user_id, course_id, is_active, mode FROM enrolldb.student_courseenrollment "
+        "ORDER BY user_id, course_id"
+    ),
+    "learneridentity": (
+        "SELECT organization_key, external_user_key, user_id "
+        "FROM enrolldb.program_enrollments_learneridentity ORDER BY 1, 2"
+    ),
+    "courseaccessrole": (
+        "SELECT user_id, org, course_id, role FROM enrolldb.student_courseaccessrole "
+        "ORDER BY 1, 2, 3, 4"
+    ),
+}
+
+
+def race_state(conn: Conn) -> State:
+    """The rows of RACE_STATE_QUERIES, by name."""
+    return {name: conn.execute(query).fetchall() for name, query in RACE_STATE_QUERIES.items()}
+
+
+def assert_healthy(conn: Conn) -> None:
+    """``enrolldb.check_integrity()`` finds nothing."""
+    assert integrity(conn) == []
+
+
+def link_call(program: UUID, pairs: Sequence[tuple[str, str]]) -> Call:
+    """``enrolldb.link(conn, program, pairs)`` on the connection it is handed."""
+
+    def call(conn: Conn) -> list[LinkResult]:
+        return enrolldb.link(conn, program, pairs)
+
+    return call
+
+
+def matriculate_call(user_id: int, key: str, org: str = ORG) -> Call:
+    """``enrolldb.matriculate_learner(conn, user_id, org, key)`` on the connection it is handed."""
+
+    def call(conn: Conn) -> list[MatriculationResult]:
+        return enrolldb.matriculate_learner(conn, user_id, org, key)
+
+    return call
+
+
+def serial_outcome(conn: Conn, order: Sequence[Call]) -> Outcome:
+    """Run ``order`` one call after the other in one transaction on ``conn`` (not in
+    autocommit), record the outcome (results and race_state), roll back."""
+    assert not conn.autocommit
+    try:
+        results = tuple(call(conn) for call in order)
+        return results, race_state(conn)
+    finally:
+        conn.rollback()
+
+
+def wait_until_blocked(
+    observer: Conn, waiter_pid: int, holder_pid: int, pending: Future[Any] | None = None
+) -> None:
+    """Poll until ``waiter_pid`` waits for a lock that ``holder_pid`` holds."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if pending is not None and pending.done():
+            pending.result()  # re-raises the call's own error, if any
+            raise AssertionError(
+                "the second call finished without waiting for the first one's locks"
+            )
+        row = observer.execute("SELECT pg_blocking_pids(%s)", (waiter_pid,)).fetchone()
+        assert row is not None
+        if holder_pid in row[0]:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"session {waiter_pid} never waited for session {holder_pid}")
+
+
+def race(connect: Connect, observer: Conn, first: Call, second: Call) -> tuple[object, object]:
+    """``first`` runs and keeps its transaction open; ``second`` starts in a thread, must
+    block on ``first``'s locks, and finishes after ``first`` commits."""
+    holder = connect(autocommit=False)
+    waiter = connect(autocommit=True)
+    waiter.execute(f"SET lock_timeout = '{int(WAIT_SECONDS)}s'")  # never hang the suite
+    first_result = first(holder)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(second, waiter)
+        try:
+            wait_until_blocked(observer, waiter.info.backend_pid, holder.info.backend_pid, pending)
+        except BaseException:
+            holder.rollback()  # let the thread finish before the pool is shut down
+            raise
+        holder.commit()
+        second_result = pending.result(timeout=WAIT_SECONDS)
+    return first_result, second_result

@@ -24,3 +24,6 @@ Call = Callable[[Conn], object]
 
 #: Rows of several tables by name, as compared before and after a call.
 State = dict[str, list[tuple[Any, ...]]]
+
+#: Every call's result and the rows after them (a race compared with a serial order).
+Outcome = tuple[tuple[object, ...], State]

@@ -25,16 +25,18 @@ from builders import (
     OTHER_ORG_PROGRAM,
     PROGRAM_A,
     PROGRAM_B,
+    WAIT_SECONDS,
     add_user,
+    assert_healthy,
     catalog,
     course_rows,
     user_course_enrollment,
+    wait_until_blocked,
 )
 from builders import REGISTRAR_COURSE as COURSE
 from builders import REGISTRAR_COURSE_2 as COURSE_2
 from builders import REGISTRAR_ORG as ORG
 from pgtypes import Conn, Connect
-from test_concurrency import WAIT_SECONDS, assert_healthy, wait_until_blocked
 
 RETIRED = "retired_external_key_%"
 
