@@ -27,6 +27,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 import enrolldb
@@ -599,6 +601,84 @@ def two_programs(
         pce_a=pce_a,
         pce_b=pce_b,
     )
+
+
+# --- the schema tests' rows and refusals ------------------------------------------------------
+
+#: The courses of the schema tests (of organization edX, unlike ORG's).
+EDX_COURSE_1 = "course-v1:edX+Cats+Dogs"
+EDX_COURSE_2 = "course-v1:edX+Birds+Fish"
+
+#: The constraint the match rule of a program course enrollment's course enrollment raises.
+MATCH_CK = "programcourseenrollment_course_enrollment_match_ck"
+
+
+class Data:
+    """The schema tests' row builders on one connection (the ``data`` fixture of conftest.py),
+    with their defaults: courses of edX, programs of gtx, masters course enrollments. Every
+    method returns the new row's key; the INSERTs are the ``add_*`` functions above."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    def user(self, username: str) -> int:
+        return add_user(self.conn, username)
+
+    def course(self, course_id: str, org: str = "edX") -> str:
+        return add_course(self.conn, course_id, org=org)
+
+    def program(self, org: str = "gtx") -> UUID:
+        return add_program(self.conn, org, title=f"program of {org}")
+
+    def ce(
+        self, user_id: int, course_id: str, is_active: bool = True, mode: str = "masters"
+    ) -> int:
+        return add_course_enrollment(self.conn, user_id, course_id, mode=mode, is_active=is_active)
+
+    def pe(
+        self,
+        program_uuid: UUID,
+        user_id: int | None = None,
+        key: str | None = None,
+        curriculum_uuid: UUID | None = None,
+        status: str = "enrolled",
+    ) -> int:
+        return add_program_enrollment(
+            self.conn,
+            program_uuid,
+            key,
+            user_id=user_id,
+            status=status,
+            curriculum_uuid=curriculum_uuid,
+        )
+
+    def pce(
+        self,
+        pe_id: int,
+        course_key: str,
+        ce_id: int | None = None,
+        status: str = "active",
+    ) -> int:
+        return add_program_course_enrollment(
+            self.conn, pe_id, course_key, status, course_enrollment_id=ce_id
+        )
+
+
+def refused(
+    conn: Conn,
+    exc_class: type[psycopg.Error],
+    constraint: str | None,
+    query: str,
+    params: tuple[Any, ...] | dict[str, Any] = (),
+) -> psycopg.Error:
+    """Run ``query`` and assert it fails with exactly ``exc_class`` and ``constraint``."""
+    with pytest.raises(exc_class) as info:
+        conn.execute(query, params)
+    exc = info.value
+    assert type(exc) is exc_class, f"{type(exc).__name__}: {exc}"
+    assert exc.sqlstate == exc_class.sqlstate
+    assert exc.diag.constraint_name == constraint, str(exc)
+    return exc
 
 
 # --- sessions racing each other (the concurrency tests) ------------------------------------

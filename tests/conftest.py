@@ -18,7 +18,7 @@ on the same server) never collide, and a template left behind by a crashed run c
 break the next one (it only wastes disk; drop ``enrolldb_test_*`` databases at leisure).
 
 Fixtures for test authors: ``db_dsn``, ``db``, ``connect``, ``empty_db_dsn``,
-``server_params``.
+``server_params``, ``data`` (tests/builders.py's row builders on ``db``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from psycopg.conninfo import make_conninfo
 from pytest_postgresql import factories
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from builders import Data
 from enrolldb.dsn import (
     LOCAL_DEFAULT,
     SetupError,
@@ -253,3 +254,9 @@ def db(db_dsn: str) -> Iterator[Conn]:
         yield conn
     finally:
         conn.close()
+
+
+@pytest.fixture
+def data(db: Conn) -> Data:
+    """The schema tests' row builders (tests/builders.py, ``Data``) on ``db``."""
+    return Data(db)

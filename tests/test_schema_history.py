@@ -18,14 +18,10 @@ from typing import Any
 import pytest
 from psycopg import errors
 
+from builders import EDX_COURSE_1 as COURSE_1
+from builders import EDX_COURSE_2 as COURSE_2
+from builders import MATCH_CK, Data, refused
 from pgtypes import Conn
-from test_schema_rules import COURSE_1, COURSE_2, MATCH_CK, Data, refused
-
-
-@pytest.fixture
-def data(db: Conn) -> Data:
-    return Data(db)
-
 
 HISTORY_COLUMNS = ("history_id", "history_date", "history_type", "history_change_reason")
 

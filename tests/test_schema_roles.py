@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from psycopg import errors, sql
 
+from builders import Data, refused
 from pgtypes import Conn
-from test_schema_rules import Data, refused
 
 APP = "enrolldb_app"
 READONLY = "enrolldb_readonly"
