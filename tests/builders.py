@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -601,6 +602,89 @@ def two_programs(
         pce_a=pce_a,
         pce_b=pce_b,
     )
+
+
+# --- the link CLI tests' program (bulk, set-based) -------------------------------------------
+
+LINK_PROGRAM = "11111111-1111-4111-8111-111111111111"
+LINK_CURRICULUM = "22222222-2222-4222-8222-222222222222"
+LINK_COURSE = "course-v1:GTx+CS6250+2024_T1"
+
+#: Every table a link may change, and the history tables (compared whole by dry-run tests).
+LINK_TABLES = (
+    "program_enrollments_programenrollment",
+    "program_enrollments_programcourseenrollment",
+    "student_courseenrollment",
+    "student_courseaccessrole",
+    "program_enrollments_historicalprogramenrollment",
+    "program_enrollments_historicalprogramcourseenrollment",
+    "student_courseenrollment_history",
+)
+
+
+def seed_link_learners(conn: Conn, learners: int, *, program: str = LINK_PROGRAM) -> None:
+    """A program with one course, users user1..userN and waiting enrollments key1..keyN
+    (each with an active program course enrollment for the course). Set-based, so that the
+    CLI tests can seed thousands of learners."""
+    conn.execute(
+        "INSERT INTO enrolldb.course_overviews_courseoverview (id, org) VALUES (%s, 'GTx')"
+        " ON CONFLICT DO NOTHING",
+        (LINK_COURSE,),
+    )
+    conn.execute(
+        "INSERT INTO enrolldb.program_enrollments_program"
+        " (program_uuid, authoring_organization_key) VALUES (%s, 'gtx')",
+        (program,),
+    )
+    conn.execute(
+        "INSERT INTO enrolldb.auth_user (username)"
+        " SELECT 'user' || i FROM generate_series(1, %s) AS i",
+        (learners,),
+    )
+    conn.execute(
+        "INSERT INTO enrolldb.program_enrollments_programenrollment"
+        " (external_user_key, program_uuid, curriculum_uuid, status)"
+        " SELECT 'key' || i, %s, %s, 'enrolled' FROM generate_series(1, %s) AS i",
+        (program, LINK_CURRICULUM, learners),
+    )
+    conn.execute(
+        "INSERT INTO enrolldb.program_enrollments_programcourseenrollment"
+        " (program_enrollment_id, course_key, status)"
+        " SELECT id, %s, 'active' FROM enrolldb.program_enrollments_programenrollment"
+        " WHERE program_uuid = %s",
+        (LINK_COURSE, program),
+    )
+
+
+def links(conn: Conn) -> dict[str, str | None]:
+    """external_user_key -> username of the linked user (None while waiting)."""
+    rows = conn.execute(
+        "SELECT pe.external_user_key, u.username"
+        " FROM enrolldb.program_enrollments_programenrollment AS pe"
+        " LEFT JOIN enrolldb.auth_user AS u ON u.id = pe.user_id"
+    ).fetchall()
+    return {str(key): (None if user is None else str(user)) for key, user in rows}
+
+
+def link_tables_snapshot(conn: Conn) -> dict[str, list[str]]:
+    """Every row of LINK_TABLES as text, sorted: equal before and after means nothing written."""
+    return {
+        table: [
+            str(row[0])
+            for row in conn.execute(f"SELECT t::text FROM enrolldb.{table} AS t ORDER BY t::text")
+        ]
+        for table in LINK_TABLES
+    }
+
+
+def write_csv(tmp_path: Path, text: str | bytes, name: str = "pairs.csv") -> str:
+    """A file ``name`` in ``tmp_path`` holding exactly ``text`` (no newline translation)."""
+    path = tmp_path / name
+    if isinstance(text, str):
+        path.write_text(text, encoding="utf-8", newline="")
+    else:
+        path.write_bytes(text)
+    return str(path)
 
 
 # --- the schema tests' rows and refusals ------------------------------------------------------
