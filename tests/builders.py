@@ -34,6 +34,7 @@ from psycopg.rows import dict_row
 
 import enrolldb
 from enrolldb.linking import LinkResult, MatriculationResult
+from enrolldb.migrate import load_migrations, prepare_bookkeeping, yoyo_backend
 from pgtypes import Call, Conn, Connect, Outcome, State
 
 ORG = "GTx"
@@ -532,6 +533,23 @@ def integrity(conn: Conn) -> list[tuple[Any, ...]]:
         "SELECT violation, program_enrollment_id, program_course_enrollment_id, "
         "course_enrollment_id, detail FROM enrolldb.check_integrity()"
     ).fetchall()
+
+
+# --- a database as an older release left it --------------------------------------------------
+
+#: Migration 0008 re-retires the keys 0.1.0 retired and canonicalises keys (upgrade tests).
+MIGRATION_0008 = "0008_invisible_key_characters_and_private_retirement"
+
+
+def migrate_before(dsn: str, migration_id: str) -> None:
+    """Apply every migration older than ``migration_id`` to the (empty) database at ``dsn``,
+    as a release before it left it, so that a test can load old-style data and upgrade."""
+    migrations = load_migrations()
+    prepare_bookkeeping(dsn, migrations)
+    with yoyo_backend(dsn) as backend, backend.lock():
+        pending = backend.to_apply(migrations)
+        earlier = [m for m in pending if m.id < migration_id]
+        backend.apply_migrations_only(pending.__class__(earlier))
 
 
 # --- the two-program scenario of docs/reference.md, What it is ----------------------------
