@@ -50,7 +50,7 @@ def history_locked(connect: Any, table: str) -> Iterator[int]:
         holder.rollback()
 
 
-def wait_until_blocked(db: Conn, pid: int, by: int, table: str) -> None:
+def wait_until_blocked_on(db: Conn, pid: int, by: int, table: str) -> None:
     """Poll until backend ``pid`` waits for ``by`` on a lock of ``table``."""
     for _ in range(3000):
         row = db.execute(
@@ -113,7 +113,7 @@ def test_backend_terminated_during_a_link(db: Conn, db_dsn: str, connect: Any) -
     with history_locked(connect, PE_HISTORY) as holder:
         call = Call(lambda: link_two(client, program))
         call.start()
-        wait_until_blocked(db, client_pid, holder, PE_HISTORY)
+        wait_until_blocked_on(db, client_pid, holder, PE_HISTORY)
         assert db.execute("SELECT pg_catalog.pg_terminate_backend(%s)", (client_pid,)).fetchone()
         call.join(60)
     assert not call.is_alive()

@@ -490,7 +490,7 @@ def test_program_course_enrollment_foreign_keys(db: Conn, data: Data) -> None:
     assert count(db, "program_enrollments_programcourseenrollment") == 1
 
 
-class TwoPrograms:
+class SharedCourseRun:
     """docs/reference.md, What it is: one learner, one course run shared by programs A and B (and
     C)."""
 
@@ -507,7 +507,7 @@ class TwoPrograms:
 def test_second_active_program_course_enrollment_on_one_course_enrollment(
     db: Conn, data: Data
 ) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     pce_b = data.pce(s.pe_b, COURSE_1, s.ce, "active")
     refused(db, errors.UniqueViolation, ACTIVE_UQ, PCE_INSERT, (s.pe_a, s.ce, COURSE_1, "active"))
     # A's inactive row may share the course enrollment, and so may C's
@@ -530,7 +530,7 @@ def test_second_active_program_course_enrollment_on_one_course_enrollment(
 
 
 def test_active_swaps_between_program_course_enrollments(db: Conn, data: Data) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     pce_a = data.pce(s.pe_a, COURSE_1, s.ce, "active")
     pce_b = data.pce(s.pe_b, COURSE_1, s.ce, "inactive")
     # moving the active row from A to B: deactivate A first, then activate B
@@ -564,7 +564,7 @@ def test_active_swaps_between_program_course_enrollments(db: Conn, data: Data) -
 def test_program_course_enrollment_points_at_another_users_course_enrollment(
     db: Conn, data: Data
 ) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     mallory = data.user("mallory")
     mallory_ce = data.ce(mallory, COURSE_1)
     refused(
@@ -602,7 +602,7 @@ def test_program_course_enrollment_points_at_another_users_course_enrollment(
 def test_program_course_enrollment_points_at_course_enrollment_of_another_course(
     db: Conn, data: Data
 ) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     ce_2 = data.ce(s.user, COURSE_2)
     refused(db, errors.CheckViolation, MATCH_CK, PCE_INSERT, (s.pe_a, ce_2, COURSE_1, "active"))
     pce_a = data.pce(s.pe_a, COURSE_1, s.ce, "active")
@@ -638,7 +638,7 @@ def test_program_course_enrollment_points_at_course_enrollment_of_another_course
 def test_waiting_program_enrollment_cannot_point_at_a_course_enrollment(
     db: Conn, data: Data
 ) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     waiting = data.pe(data.program(), key="gt-1")
     refused(db, errors.CheckViolation, MATCH_CK, PCE_INSERT, (waiting, s.ce, COURSE_1, "inactive"))
     data.pce(waiting, COURSE_1, None, "active")
@@ -654,7 +654,7 @@ def test_waiting_program_enrollment_cannot_point_at_a_course_enrollment(
 
 
 def test_match_rule_checks_every_row_of_a_multi_row_insert(db: Conn, data: Data) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     mallory_ce = data.ce(data.user("mallory"), COURSE_1)
     exc = refused(
         db,
@@ -670,7 +670,7 @@ def test_match_rule_checks_every_row_of_a_multi_row_insert(db: Conn, data: Data)
 
 
 def test_changing_program_enrollment_user_under_a_linked_row(db: Conn, data: Data) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     bob = data.user("bob")
     data.pce(s.pe_a, COURSE_1, s.ce, "inactive")
     update = "UPDATE enrolldb.program_enrollments_programenrollment SET user_id = %s WHERE id = %s"
@@ -688,7 +688,7 @@ def test_changing_program_enrollment_user_under_a_linked_row(db: Conn, data: Dat
 
 
 def test_changing_course_enrollment_under_a_pointing_row(db: Conn, data: Data) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     bob = data.user("bob")
     data.pce(s.pe_a, COURSE_1, s.ce, "inactive")
     update_user = "UPDATE enrolldb.student_courseenrollment SET user_id = %s WHERE id = %s"
@@ -760,7 +760,7 @@ def test_match_rule_holds_when_both_sides_change_concurrently_pce_first(
     db: Conn, data: Data, connect: Callable[..., Conn]
 ) -> None:
     """A links a row to the course enrollment while B moves that enrollment to another user."""
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     bob = data.user("bob")
     first, second = connect(autocommit=False), connect(autocommit=False)
     for conn in (first, second):
@@ -791,7 +791,7 @@ def test_match_rule_holds_when_both_sides_change_concurrently_ce_first(
     db: Conn, data: Data, connect: Callable[..., Conn]
 ) -> None:
     """B moves the course enrollment to another user first; A's link then waits and fails."""
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     bob = data.user("bob")
     first, second = connect(autocommit=False), connect(autocommit=False)
     for conn in (first, second):
@@ -814,7 +814,7 @@ def test_match_rule_holds_when_program_enrollment_user_changes_concurrently(
     db: Conn, data: Data, connect: Callable[..., Conn]
 ) -> None:
     """B relinks the program enrollment to another user while A links its course row."""
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     bob = data.user("bob")
     first, second = connect(autocommit=False), connect(autocommit=False)
     for conn in (first, second):
