@@ -35,6 +35,7 @@ from psycopg.rows import dict_row
 import enrolldb
 from enrolldb.linking import LinkResult, MatriculationResult
 from enrolldb.migrate import load_migrations, prepare_bookkeeping, yoyo_backend
+from enrolldb.registrar import write_program_course_enrollments, write_program_enrollments
 from pgtypes import Call, Conn, Connect, Outcome, State
 
 ORG = "GTx"
@@ -619,6 +620,48 @@ def two_programs(
         pe_b=pe_b,
         pce_a=pce_a,
         pce_b=pce_b,
+    )
+
+
+# --- registrar requests (written through the API) ---------------------------------------------
+
+
+def program_enrollment_requests(
+    *requests: tuple[str, str], curriculum: UUID | str | None = None
+) -> list[dict[str, str]]:
+    """write_program_enrollments requests: one per (external_user_key, status), all in
+    ``curriculum`` (default CURRICULUM_A)."""
+    return [
+        {"external_user_key": k, "status": s, "curriculum_uuid": str(curriculum or CURRICULUM_A)}
+        for k, s in requests
+    ]
+
+
+def enroll_in_program(
+    conn: Conn, program: Any, *requests: tuple[str, str], curriculum: Any = None
+) -> dict[str, str]:
+    """write_program_enrollments (create and update) of ``requests``: key -> outcome."""
+    return write_program_enrollments(
+        conn,
+        program,
+        program_enrollment_requests(*requests, curriculum=curriculum),
+        create=True,
+        update=True,
+    )
+
+
+def enroll_in_course(
+    conn: Conn, program: Any, course: str, *requests: tuple[str, str], **flags: bool
+) -> dict[str, str]:
+    """write_program_course_enrollments of (external_user_key, status) ``requests`` (create and
+    update unless ``create=False`` / ``update=False``): key -> outcome."""
+    return write_program_course_enrollments(
+        conn,
+        program,
+        course,
+        [{"external_user_key": k, "status": s} for k, s in requests],
+        create=flags.get("create", True),
+        update=flags.get("update", True),
     )
 
 

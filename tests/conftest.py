@@ -18,7 +18,8 @@ on the same server) never collide, and a template left behind by a crashed run c
 break the next one (it only wastes disk; drop ``enrolldb_test_*`` databases at leisure).
 
 Fixtures for test authors: ``db_dsn``, ``db``, ``connect``, ``empty_db_dsn``,
-``server_params``, ``data`` (tests/builders.py's row builders on ``db``).
+``server_params``, ``data`` (tests/builders.py's row builders on ``db``), ``cat`` (``db``
+with the registrar tests' catalog).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from psycopg.conninfo import make_conninfo
 from pytest_postgresql import factories
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from builders import Data
+from builders import Data, catalog
 from enrolldb.dsn import (
     LOCAL_DEFAULT,
     SetupError,
@@ -260,3 +261,10 @@ def db(db_dsn: str) -> Iterator[Conn]:
 def data(db: Conn) -> Data:
     """The schema tests' row builders (tests/builders.py, ``Data``) on ``db``."""
     return Data(db)
+
+
+@pytest.fixture
+def cat(db: Conn) -> Conn:
+    """``db`` with the registrar tests' catalog (tests/builders.py, ``catalog``)."""
+    catalog(db)
+    return db

@@ -20,7 +20,6 @@ from builders import (
     CURRICULUM_A,
     PROGRAM_A,
     add_user,
-    catalog,
 )
 from builders import REGISTRAR_COURSE as COURSE
 from builders import REGISTRAR_ORG as ORG
@@ -29,12 +28,6 @@ from enrolldb.registrar import write_program_course_enrollments, write_program_e
 from pgtypes import Conn
 
 LONG = "K" * 256
-
-
-@pytest.fixture
-def cat(db: Conn) -> Conn:
-    catalog(db)
-    return db
 
 
 def sqlstate(conn: Conn, query: str, params: tuple[Any, ...]) -> str | None:

@@ -30,6 +30,7 @@ from builders import (
     assert_healthy,
     catalog,
     course_rows,
+    program_enrollment_requests,
     user_course_enrollment,
     wait_until_blocked,
 )
@@ -54,9 +55,7 @@ WRITE_PE = "SELECT enrolldb.write_program_enrollments(%s, %s::jsonb, true, true)
 
 def pe_request(key: str, curriculum: uuid.UUID) -> str:
     """One create request of ``key``, enrolled in ``curriculum``, as the JSON text sent."""
-    return json.dumps(
-        [{"external_user_key": key, "status": "enrolled", "curriculum_uuid": str(curriculum)}]
-    )
+    return json.dumps(program_enrollment_requests((key, "enrolled"), curriculum=curriculum))
 
 
 def write_pe(conn: Conn, program: uuid.UUID, key: str, curriculum: uuid.UUID) -> Any:
