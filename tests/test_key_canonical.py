@@ -22,6 +22,7 @@ from builders import (
     MIGRATION_0008,
     ORG,
     add_course,
+    add_identity,
     add_program,
     add_user,
     add_waiting,
@@ -203,11 +204,7 @@ def test_migration_canonicalises_keys_with_invisible_ends(empty_db_dsn: str) -> 
         program = add_program(conn)
         marked, _ = add_waiting(conn, program, "GT-5\u200e", [C1])
         plain, _ = add_waiting(conn, program, "GT-6", [C1])
-        conn.execute(
-            "INSERT INTO enrolldb.program_enrollments_learneridentity "
-            "(organization_key, external_user_key, user_id) VALUES (%s, %s, %s)",
-            (ORG, "\u2066GT-9", alice),
-        )
+        add_identity(conn, ORG, "\u2066GT-9", alice)
         plain_history = history(conn, "programenrollment", plain)
 
     migrate(empty_db_dsn)
