@@ -10,6 +10,13 @@ The test connection is the database owner (postgres), so it may write the tables
 the way a registrar's data or a DBA's script would put them there. Writers are named
 ``add_*``; readers return small named tuples so that tests compare whole rows.
 
+Sections, in order: writers (one per table, plus :func:`catalog`, the registrar tests'
+programs and courses, and waiting or realized enrollments); readers; a database as an older
+release left it (upgrade tests); the two-program scenario; registrar requests written through
+the API; the link CLI tests' bulk program; the schema tests' ``Data`` and ``refused``; sessions
+racing each other (the concurrency tests' waits on ``pg_blocking_pids``). Type aliases are in
+tests/pgtypes.py, fixtures (``db``, ``connect``, ``data``, ``cat``) in tests/conftest.py.
+
 :func:`two_programs` builds the scenario of docs/reference.md, What it is: programs A and B of one
 organization share a course; learner key K has A's program enrollment canceled with its course
 row inactive and B's enrolled with its course row active; the LMS user exists but nothing is
