@@ -18,7 +18,8 @@ on the same server) never collide, and a template left behind by a crashed run c
 break the next one (it only wastes disk; drop ``enrolldb_test_*`` databases at leisure).
 
 Fixtures for test authors: ``db_dsn``, ``db``, ``connect``, ``empty_db_dsn``,
-``server_params``.
+``server_params``, ``data`` (tests/builders.py's row builders on ``db``), ``cat`` (``db``
+with the registrar tests' catalog).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import psycopg
@@ -36,6 +37,7 @@ from psycopg.conninfo import make_conninfo
 from pytest_postgresql import factories
 from pytest_postgresql.janitor import DatabaseJanitor
 
+from builders import Data, catalog
 from enrolldb.dsn import (
     LOCAL_DEFAULT,
     SetupError,
@@ -48,6 +50,7 @@ from enrolldb.dsn import (
 )
 from enrolldb.migrate import migrate
 from enrolldb.pgserver import find_bindir
+from pgtypes import Conn, Connect
 
 #: Unique per run: <base>_tmpl is the template, <base>_<n> the per-test clones.
 DB_BASE = f"enrolldb_test_{os.getpid()}_{secrets.token_hex(3)}"
@@ -221,9 +224,6 @@ def empty_db_dsn(pg_server: PgServer) -> Iterator[str]:
         yield conninfo(pg_server, name)
 
 
-Connect = Callable[..., psycopg.Connection[tuple[Any, ...]]]
-
-
 @pytest.fixture
 def connect(db_dsn: str) -> Iterator[Connect]:
     """Factory for extra connections to the test's database (e.g. concurrency tests).
@@ -231,11 +231,9 @@ def connect(db_dsn: str) -> Iterator[Connect]:
     ``connect(autocommit=True, role=None)``; with ``role`` the session runs ``SET ROLE``
     (committed, so a later rollback does not undo it). All are closed at teardown.
     """
-    opened: list[psycopg.Connection[tuple[Any, ...]]] = []
+    opened: list[Conn] = []
 
-    def _connect(
-        autocommit: bool = True, role: str | None = None
-    ) -> psycopg.Connection[tuple[Any, ...]]:
+    def _connect(autocommit: bool = True, role: str | None = None) -> Conn:
         conn = psycopg.connect(db_dsn, autocommit=autocommit)
         opened.append(conn)
         if role is not None:
@@ -250,10 +248,23 @@ def connect(db_dsn: str) -> Iterator[Connect]:
 
 
 @pytest.fixture
-def db(db_dsn: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+def db(db_dsn: str) -> Iterator[Conn]:
     """An autocommit connection to the test's fresh database (tuple rows)."""
     conn = psycopg.connect(db_dsn, autocommit=True)
     try:
         yield conn
     finally:
         conn.close()
+
+
+@pytest.fixture
+def data(db: Conn) -> Data:
+    """The schema tests' row builders (tests/builders.py, ``Data``) on ``db``."""
+    return Data(db)
+
+
+@pytest.fixture
+def cat(db: Conn) -> Conn:
+    """``db`` with the registrar tests' catalog (tests/builders.py, ``catalog``)."""
+    catalog(db)
+    return db

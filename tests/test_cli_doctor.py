@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
-
-import psycopg
 
 from cli_run import enrolldb_cli
+from pgtypes import Conn
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,8 +21,6 @@ PROGRAM_A = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 PROGRAM_B = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
 CURRICULUM = "22222222-2222-4222-8222-222222222222"
 COURSE = "course-v1:GTx+CS6250+2024_T1"
-
-Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 def enrolldb(db_dsn: str, *args: str) -> subprocess.CompletedProcess[str]:

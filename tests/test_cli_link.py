@@ -15,30 +15,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
+
+from builders import LINK_COURSE as COURSE
+from builders import LINK_PROGRAM as PROGRAM
+from builders import link_tables_snapshot as snapshot
+from builders import links, write_csv
+from builders import seed_link_learners as seed
+from pgtypes import Conn
 
 REPO = Path(__file__).resolve().parents[1]
 
-PROGRAM = "11111111-1111-4111-8111-111111111111"
 UNKNOWN_PROGRAM = "99999999-9999-4999-8999-999999999999"
-CURRICULUM = "22222222-2222-4222-8222-222222222222"
-COURSE = "course-v1:GTx+CS6250+2024_T1"
-
-Conn = psycopg.Connection[tuple[Any, ...]]
-
-#: Every table a link may change, and the history tables (compared whole by dry-run tests).
-TABLES = (
-    "program_enrollments_programenrollment",
-    "program_enrollments_programcourseenrollment",
-    "student_courseenrollment",
-    "student_courseaccessrole",
-    "program_enrollments_historicalprogramenrollment",
-    "program_enrollments_historicalprogramcourseenrollment",
-    "student_courseenrollment_history",
-)
 
 
 def cli_env() -> dict[str, str]:
@@ -69,68 +58,6 @@ def enrolldb(
         proc.stdout.decode("utf-8"),
         proc.stderr.decode("utf-8"),
     )
-
-
-def seed(db: Conn, learners: int, *, program: str = PROGRAM) -> None:
-    """A program with one course, users user1..userN and waiting enrollments key1..keyN
-    (each with an active program course enrollment for the course)."""
-    db.execute(
-        "INSERT INTO enrolldb.course_overviews_courseoverview (id, org) VALUES (%s, 'GTx')"
-        " ON CONFLICT DO NOTHING",
-        (COURSE,),
-    )
-    db.execute(
-        "INSERT INTO enrolldb.program_enrollments_program"
-        " (program_uuid, authoring_organization_key) VALUES (%s, 'gtx')",
-        (program,),
-    )
-    db.execute(
-        "INSERT INTO enrolldb.auth_user (username)"
-        " SELECT 'user' || i FROM generate_series(1, %s) AS i",
-        (learners,),
-    )
-    db.execute(
-        "INSERT INTO enrolldb.program_enrollments_programenrollment"
-        " (external_user_key, program_uuid, curriculum_uuid, status)"
-        " SELECT 'key' || i, %s, %s, 'enrolled' FROM generate_series(1, %s) AS i",
-        (program, CURRICULUM, learners),
-    )
-    db.execute(
-        "INSERT INTO enrolldb.program_enrollments_programcourseenrollment"
-        " (program_enrollment_id, course_key, status)"
-        " SELECT id, %s, 'active' FROM enrolldb.program_enrollments_programenrollment"
-        " WHERE program_uuid = %s",
-        (COURSE, program),
-    )
-
-
-def links(db: Conn) -> dict[str, str | None]:
-    """external_user_key -> username of the linked user (None while waiting)."""
-    rows = db.execute(
-        "SELECT pe.external_user_key, u.username"
-        " FROM enrolldb.program_enrollments_programenrollment AS pe"
-        " LEFT JOIN enrolldb.auth_user AS u ON u.id = pe.user_id"
-    ).fetchall()
-    return {str(key): (None if user is None else str(user)) for key, user in rows}
-
-
-def snapshot(db: Conn) -> dict[str, list[str]]:
-    return {
-        table: [
-            str(row[0])
-            for row in db.execute(f"SELECT t::text FROM enrolldb.{table} AS t ORDER BY t::text")
-        ]
-        for table in TABLES
-    }
-
-
-def write_csv(tmp_path: Path, text: str | bytes, name: str = "pairs.csv") -> str:
-    path = tmp_path / name
-    if isinstance(text, str):
-        path.write_text(text, encoding="utf-8", newline="")
-    else:
-        path.write_bytes(text)
-    return str(path)
 
 
 # Exit 0 ------------------------------------------------------------------------------------

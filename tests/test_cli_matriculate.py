@@ -7,9 +7,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import psycopg
+from pgtypes import Conn
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,8 +16,6 @@ PROGRAM = "11111111-1111-4111-8111-111111111111"
 CURRICULUM = "22222222-2222-4222-8222-222222222222"
 COURSE = "course-v1:GTx+CS6250+2024_T1"
 MISSING_COURSE = "course-v1:GTx+Gone+2020_T1"
-
-Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 def enrolldb(db_dsn: str, *args: str) -> subprocess.CompletedProcess[str]:

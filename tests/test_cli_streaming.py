@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from typing import Any
 
-import psycopg
 import pytest
 
 from enrolldb.cli._bulk import BulkRun
@@ -21,9 +20,7 @@ from enrolldb.cli._chunks import KEY_BATCH, KeyIndex, iter_chunks
 from enrolldb.cli._common import Refused
 from enrolldb.cli._input import Problems
 from enrolldb.cli._spool import ResultSpool
-
-Conn = psycopg.Connection[tuple[Any, ...]]
-
+from pgtypes import Conn
 
 Send = Callable[[Conn, Sequence[str]], list[tuple[str, dict[str, Any]]]]
 

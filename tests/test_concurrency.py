@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -30,173 +28,38 @@ import pytest
 from psycopg import errors as pgerrors
 
 import enrolldb
+from builders import (
+    COURSE,
+    ORG,
+    WAIT_SECONDS,
+    add_course,
+    add_program,
+    add_program_course_enrollment,
+    add_program_enrollment,
+    add_user,
+    assert_healthy,
+    link_call,
+    matriculate_call,
+    race,
+    race_state,
+    serial_outcome,
+    two_programs,
+    user_course_enrollment,
+    wait_until_blocked,
+)
 from enrolldb import calls
 from enrolldb.linking import LinkResult, MatriculationResult
+from pgtypes import Call, Conn, Connect
 
-Conn = psycopg.Connection[tuple[Any, ...]]
-Connect = Callable[..., Conn]
-Call = Callable[[Conn], object]
-State = dict[str, list[tuple[Any, ...]]]
-Outcome = tuple[tuple[object, ...], State]
-
-ORG = "GTx"
-CURRICULUM = uuid.UUID("00000000-0000-4000-8000-0000000000c1")
-COURSE = "course-v1:GTx+CS6035+2024_T1"
 COURSE_2 = "course-v1:GTx+CS6200+2024_T1"
-
-#: How long a test waits for a session to block, or for a blocked call to finish.
-WAIT_SECONDS = 30.0
-
-
-# --------------------------------------------------------------------------------------
-# Building states with direct inserts (the test connection owns the tables).
-
-
-def add_program(db: Conn, org: str = ORG) -> uuid.UUID:
-    program = uuid.uuid4()
-    db.execute(
-        "INSERT INTO enrolldb.program_enrollments_program "
-        "(program_uuid, authoring_organization_key, title) VALUES (%s, %s, 'program')",
-        (program, org),
-    )
-    return program
-
-
-def add_course(db: Conn, course_key: str, *, audit_mode: bool = True) -> None:
-    db.execute(
-        "INSERT INTO enrolldb.course_overviews_courseoverview (id, org) VALUES (%s, %s)",
-        (course_key, ORG),
-    )
-    modes = ["masters", "audit"] if audit_mode else ["masters"]
-    for mode in modes:
-        db.execute(
-            "INSERT INTO enrolldb.course_modes_coursemode (course_id, mode_slug) VALUES (%s, %s)",
-            (course_key, mode),
-        )
-
-
-def add_user(db: Conn, username: str) -> int:
-    row = db.execute(
-        "INSERT INTO enrolldb.auth_user (username) VALUES (%s) RETURNING id", (username,)
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def add_program_enrollment(
-    db: Conn, program: uuid.UUID, key: str, *, status: str = "enrolled", user_id: int | None = None
-) -> int:
-    row = db.execute(
-        "INSERT INTO enrolldb.program_enrollments_programenrollment "
-        "(user_id, external_user_key, program_uuid, curriculum_uuid, status) "
-        "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-        (user_id, key, program, CURRICULUM, status),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def add_course_row(db: Conn, program_enrollment_id: int, course_key: str, status: str) -> int:
-    row = db.execute(
-        "INSERT INTO enrolldb.program_enrollments_programcourseenrollment "
-        "(program_enrollment_id, course_key, status) VALUES (%s, %s, %s) RETURNING id",
-        (program_enrollment_id, course_key, status),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-@dataclass(frozen=True)
-class TwoPrograms:
-    """docs/reference.md, What it is: key K canceled out of program A (course row inactive),
-    enrolled in program
-    B (course row active), same course, same organization; the LMS user exists."""
-
-    program_a: uuid.UUID
-    program_b: uuid.UUID
-    pe_a: int
-    pe_b: int
-    pce_a: int
-    pce_b: int
-    key: str
-    username: str
-    user_id: int
-
-
-def two_programs(db: Conn, *, created_first: str = "A") -> TwoPrograms:
-    add_course(db, COURSE)
-    program_a, program_b = add_program(db), add_program(db)
-    key = "gt-learner-0001"
-    rows: dict[str, tuple[int, int]] = {}
-    for name in (created_first, "B" if created_first == "A" else "A"):
-        if name == "A":
-            pe = add_program_enrollment(db, program_a, key, status="canceled")
-            rows["A"] = (pe, add_course_row(db, pe, COURSE, "inactive"))
-        else:
-            pe = add_program_enrollment(db, program_b, key, status="enrolled")
-            rows["B"] = (pe, add_course_row(db, pe, COURSE, "active"))
-    user_id = add_user(db, "alice")
-    return TwoPrograms(
-        program_a=program_a,
-        program_b=program_b,
-        pe_a=rows["A"][0],
-        pe_b=rows["B"][0],
-        pce_a=rows["A"][1],
-        pce_b=rows["B"][1],
-        key=key,
-        username="alice",
-        user_id=user_id,
-    )
+#: The course modes of the courses these tests create: linking picks masters.
+BOTH_MODES = ("masters", "audit")
+#: The learner of :func:`builders.two_programs` in these tests.
+KEY, USERNAME = "gt-learner-0001", "alice"
 
 
 # --------------------------------------------------------------------------------------
-# Reading states back.
-
-STATE_QUERIES = {
-    "programenrollment": (
-        "SELECT id, user_id, external_user_key, program_uuid, status "
-        "FROM enrolldb.program_enrollments_programenrollment ORDER BY id"
-    ),
-    "programcourseenrollment": (
-        "SELECT pce.id, pce.program_enrollment_id, pce.course_key, pce.status, "
-        "ce.user_id, ce.course_id "
-        "FROM enrolldb.program_enrollments_programcourseenrollment AS pce "
-        "LEFT JOIN enrolldb.student_courseenrollment AS ce ON ce.id = pce.course_enrollment_id "
-        "ORDER BY pce.id"
-    ),
-    "courseenrollment": (
-        "SELECT user_id, course_id, is_active, mode FROM enrolldb.student_courseenrollment "
-        "ORDER BY user_id, course_id"
-    ),
-    "learneridentity": (
-        "SELECT organization_key, external_user_key, user_id "
-        "FROM enrolldb.program_enrollments_learneridentity ORDER BY 1, 2"
-    ),
-    "courseaccessrole": (
-        "SELECT user_id, org, course_id, role FROM enrolldb.student_courseaccessrole "
-        "ORDER BY 1, 2, 3, 4"
-    ),
-}
-
-
-def state(conn: Conn) -> State:
-    return {name: conn.execute(query).fetchall() for name, query in STATE_QUERIES.items()}
-
-
-def assert_healthy(conn: Conn) -> None:
-    violations = conn.execute(
-        "SELECT violation, program_enrollment_id, program_course_enrollment_id, "
-        "course_enrollment_id, detail FROM enrolldb.check_integrity()"
-    ).fetchall()
-    assert violations == []
-
-
-def course_enrollment(conn: Conn, user_id: int, course_key: str) -> tuple[Any, ...] | None:
-    return conn.execute(
-        "SELECT id, is_active, mode FROM enrolldb.student_courseenrollment "
-        "WHERE user_id = %s AND course_id = %s",
-        (user_id, course_key),
-    ).fetchone()
+# Reading states back (builders has the writers and the race helpers).
 
 
 def course_row(conn: Conn, pce_id: int) -> tuple[Any, ...]:
@@ -211,55 +74,6 @@ def course_row(conn: Conn, pce_id: int) -> tuple[Any, ...]:
 
 # --------------------------------------------------------------------------------------
 # Serial outcomes and races.
-
-
-def serial_outcome(conn: Conn, order: Sequence[Call]) -> Outcome:
-    """Run ``order`` one call after the other in one transaction on ``conn`` (not in
-    autocommit), record the outcome, roll back."""
-    assert not conn.autocommit
-    try:
-        results = tuple(call(conn) for call in order)
-        return results, state(conn)
-    finally:
-        conn.rollback()
-
-
-def wait_until_blocked(
-    observer: Conn, waiter_pid: int, holder_pid: int, pending: Future[Any] | None = None
-) -> None:
-    """Poll until ``waiter_pid`` waits for a lock that ``holder_pid`` holds."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        if pending is not None and pending.done():
-            pending.result()  # re-raises the call's own error, if any
-            raise AssertionError(
-                "the second call finished without waiting for the first one's locks"
-            )
-        row = observer.execute("SELECT pg_blocking_pids(%s)", (waiter_pid,)).fetchone()
-        assert row is not None
-        if holder_pid in row[0]:
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"session {waiter_pid} never waited for session {holder_pid}")
-
-
-def race(connect: Connect, observer: Conn, first: Call, second: Call) -> tuple[object, object]:
-    """``first`` runs and keeps its transaction open; ``second`` starts in a thread, must
-    block on ``first``'s locks, and finishes after ``first`` commits."""
-    holder = connect(autocommit=False)
-    waiter = connect(autocommit=True)
-    waiter.execute(f"SET lock_timeout = '{int(WAIT_SECONDS)}s'")  # never hang the suite
-    first_result = first(holder)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(second, waiter)
-        try:
-            wait_until_blocked(observer, waiter.info.backend_pid, holder.info.backend_pid, pending)
-        except BaseException:
-            holder.rollback()  # let the thread finish before the pool is shut down
-            raise
-        holder.commit()
-        second_result = pending.result(timeout=WAIT_SECONDS)
-    return first_result, second_result
 
 
 def after_barrier(barrier: threading.Barrier, call: Call, conn: Conn) -> object:
@@ -280,27 +94,13 @@ def count_attempts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return attempts
 
 
-def link_call(program: uuid.UUID, pairs: Sequence[tuple[str, str]]) -> Call:
-    def call(conn: Conn) -> list[LinkResult]:
-        return enrolldb.link(conn, program, pairs)
-
-    return call
-
-
-def matriculate_call(user_id: int, key: str, org: str = ORG) -> Call:
-    def call(conn: Conn) -> list[MatriculationResult]:
-        return enrolldb.matriculate_learner(conn, user_id, org, key)
-
-    return call
-
-
 def assert_serial(connect: Connect, db: Conn, first: Call, second: Call) -> tuple[object, object]:
     """Race ``first`` (holding) against ``second`` (blocked) and check that results and rows
     are exactly those of running ``first`` then ``second`` serially."""
     expected_results, expected_state = serial_outcome(connect(autocommit=False), [first, second])
     results = race(connect, db, first, second)
     assert results == expected_results
-    assert state(db) == expected_state
+    assert race_state(db) == expected_state
     assert_healthy(db)
     return results
 
@@ -311,7 +111,7 @@ def assert_serial(connect: Connect, db: Conn, first: Call, second: Call) -> tupl
 
 @pytest.mark.parametrize("spelling", ["gt-learner-0001", "GT-Learner-0001"])
 def test_two_sign_ins_of_one_learner(connect: Connect, db: Conn, spelling: str) -> None:
-    s = two_programs(db)
+    s = two_programs(db, key=KEY, username=USERNAME, modes=BOTH_MODES)
     first = matriculate_call(s.user_id, s.key)
     second = matriculate_call(s.user_id, spelling)
 
@@ -323,11 +123,11 @@ def test_two_sign_ins_of_one_learner(connect: Connect, db: Conn, spelling: str) 
         MatriculationResult(s.pe_b, s.program_b, None),
     ]
     assert r2 == []
-    ce = course_enrollment(db, s.user_id, COURSE)
+    ce = user_course_enrollment(db, s.user_id, COURSE)
     assert ce is not None and ce[1:] == (True, "masters")
     assert course_row(db, s.pce_a) == ("inactive", ce[0])
     assert course_row(db, s.pce_b) == ("active", ce[0])
-    identities = state(db)["learneridentity"]
+    identities = race_state(db)["learneridentity"]
     assert identities == [(ORG, s.key, s.user_id)]
 
 
@@ -337,12 +137,12 @@ def test_two_sign_ins_of_one_learner(connect: Connect, db: Conn, spelling: str) 
 
 def one_program_learner(db: Conn) -> tuple[uuid.UUID, int, dict[str, int]]:
     """Program P with key k-0001 waiting (course 1 active, course 2 inactive), and users."""
-    add_course(db, COURSE)
-    add_course(db, COURSE_2)
+    add_course(db, COURSE, modes=BOTH_MODES)
+    add_course(db, COURSE_2, modes=BOTH_MODES)
     program = add_program(db)
     pe = add_program_enrollment(db, program, "k-0001")
-    add_course_row(db, pe, COURSE, "active")
-    add_course_row(db, pe, COURSE_2, "inactive")
+    add_program_course_enrollment(db, pe, COURSE, "active")
+    add_program_course_enrollment(db, pe, COURSE_2, "inactive")
     users = {name: add_user(db, name) for name in ("alice", "bob")}
     return program, pe, users
 
@@ -359,8 +159,8 @@ def test_bulk_link_holds_then_matriculation_proceeds(
 
     assert r_link == [LinkResult("k-0001", "alice", "linked", None)]
     assert r_sign_in == []  # nothing is waiting any more: the link won
-    assert state(db)["programenrollment"][0][:2] == (pe, users["alice"])
-    assert state(db)["learneridentity"] == [(ORG, "K-0001", users[sso_user])]
+    assert race_state(db)["programenrollment"][0][:2] == (pe, users["alice"])
+    assert race_state(db)["learneridentity"] == [(ORG, "K-0001", users[sso_user])]
 
 
 @pytest.mark.parametrize("link_user", ["alice", "bob"])
@@ -383,7 +183,7 @@ def test_matriculation_holds_then_bulk_link_proceeds(
         )
     else:
         assert r_link[0] == LinkResult("k-0001", "bob", "relinked", None)
-    assert state(db)["programenrollment"][0][:2] == (pe, users[link_user])
+    assert race_state(db)["programenrollment"][0][:2] == (pe, users[link_user])
 
 
 # --------------------------------------------------------------------------------------
@@ -393,14 +193,14 @@ def test_matriculation_holds_then_bulk_link_proceeds(
 def shared_learners(db: Conn) -> tuple[uuid.UUID, list[str], list[str], list[str]]:
     """Program P with 9 waiting keys (course 1 active, course 2 inactive each); users u1..u9
     and v1..v9. Call 1 links keys 1-6 to u*, call 2 keys 4-9 to v*, in reverse order."""
-    add_course(db, COURSE)
-    add_course(db, COURSE_2, audit_mode=False)
+    add_course(db, COURSE, modes=BOTH_MODES)
+    add_course(db, COURSE_2, modes=("masters",))
     program = add_program(db)
     keys = [f"k-{n:04d}" for n in range(1, 10)]
     for key in keys:
         pe = add_program_enrollment(db, program, key)
-        add_course_row(db, pe, COURSE, "active")
-        add_course_row(db, pe, COURSE_2, "inactive")
+        add_program_course_enrollment(db, pe, COURSE, "active")
+        add_program_course_enrollment(db, pe, COURSE_2, "inactive")
     us = [f"u{n}" for n in range(1, 10)]
     vs = [f"v{n}" for n in range(1, 10)]
     for name in us + vs:
@@ -458,7 +258,7 @@ def test_two_bulk_links_racing_freely_never_deadlock(
             f1 = pool.submit(after_barrier, barrier, one, conns[0])
             f2 = pool.submit(after_barrier, barrier, two, conns[1])
             # A deadlock or a lost serialisation surfaces here as an exception.
-            outcome = ((f1.result(WAIT_SECONDS), f2.result(WAIT_SECONDS)), state(db))
+            outcome = ((f1.result(WAIT_SECONDS), f2.result(WAIT_SECONDS)), race_state(db))
         assert outcome in (serial_12, serial_21)
         assert len(attempts) == 2, "a call was retried: the lock order let a deadlock happen"
         assert_healthy(db)
@@ -473,7 +273,7 @@ def test_two_bulk_links_racing_freely_never_deadlock(
 def test_two_program_learner_linked_in_two_sessions(
     connect: Connect, db: Conn, holder: str, created_first: str
 ) -> None:
-    s = two_programs(db, created_first=created_first)
+    s = two_programs(db, key=KEY, username=USERNAME, modes=BOTH_MODES, a_first=created_first == "A")
     pairs = [(s.key, s.username)]
     link_a, link_b = link_call(s.program_a, pairs), link_call(s.program_b, pairs)
     first, second = (link_a, link_b) if holder == "A" else (link_b, link_a)
@@ -482,7 +282,7 @@ def test_two_program_learner_linked_in_two_sessions(
 
     linked = [LinkResult(s.key, s.username, "linked", None)]
     assert r1 == linked and r2 == linked
-    ce = course_enrollment(db, s.user_id, COURSE)
+    ce = user_course_enrollment(db, s.user_id, COURSE)
     assert ce is not None and ce[1:] == (True, "masters")
     assert course_row(db, s.pce_b) == ("active", ce[0])
     assert course_row(db, s.pce_a) == ("inactive", ce[0])
@@ -494,7 +294,7 @@ def test_two_program_learner_linked_in_two_sessions(
 
 @pytest.mark.parametrize("holder", ["relink A", "link B"])
 def test_relink_of_a_never_deactivates_what_b_uses(connect: Connect, db: Conn, holder: str) -> None:
-    s = two_programs(db)
+    s = two_programs(db, key=KEY, username=USERNAME, modes=BOTH_MODES)
     bob = add_user(db, "bob")
     # A is already linked to alice: its inactive row points at her inactive masters enrollment.
     assert enrolldb.link(db, s.program_a, [(s.key, s.username)])[0].error is None
@@ -507,10 +307,10 @@ def test_relink_of_a_never_deactivates_what_b_uses(connect: Connect, db: Conn, h
     results = {holder: r1, "other": r2}
     assert [LinkResult(s.key, "bob", "relinked", None)] in results.values()
     assert [LinkResult(s.key, s.username, "linked", None)] in results.values()
-    ce = course_enrollment(db, s.user_id, COURSE)
+    ce = user_course_enrollment(db, s.user_id, COURSE)
     assert ce is not None and ce[1:] == (True, "masters")
     assert course_row(db, s.pce_b) == ("active", ce[0])
-    bob_ce = course_enrollment(db, bob, COURSE)
+    bob_ce = user_course_enrollment(db, bob, COURSE)
     assert bob_ce is not None and bob_ce[1:] == (False, "masters")
     assert course_row(db, s.pce_a) == ("inactive", bob_ce[0])
 
@@ -522,7 +322,7 @@ def test_relink_of_a_racing_link_of_b_from_linked_state(
     """B already linked and active; A (inactive row, same course enrollment) relinked to
     bob while B is relinked to alice's second account: the shared course enrollment is
     deactivated only by B's own unlink, never by A's."""
-    s = two_programs(db)
+    s = two_programs(db, key=KEY, username=USERNAME, modes=BOTH_MODES)
     bob = add_user(db, "bob")
     alice2 = add_user(db, "alice2")
     assert enrolldb.link(db, s.program_b, [(s.key, s.username)])[0].error is None
@@ -534,12 +334,12 @@ def test_relink_of_a_racing_link_of_b_from_linked_state(
     assert_serial(connect, db, first, second)
 
     # Alice keeps nothing active in masters; alice2 has B's access; bob only A's pointer.
-    old = course_enrollment(db, s.user_id, COURSE)
+    old = user_course_enrollment(db, s.user_id, COURSE)
     assert old is not None and old[1:] == (False, "audit")
-    new = course_enrollment(db, alice2, COURSE)
+    new = user_course_enrollment(db, alice2, COURSE)
     assert new is not None and new[1:] == (True, "masters")
     assert course_row(db, s.pce_b) == ("active", new[0])
-    bob_ce = course_enrollment(db, bob, COURSE)
+    bob_ce = user_course_enrollment(db, bob, COURSE)
     assert bob_ce is not None and bob_ce[1:] == (False, "masters")
 
 
@@ -612,12 +412,12 @@ def test_client_retries_a_real_deadlock(
     The client's session, whose wait started first, runs the deadlock check first (its
     ``deadlock_timeout`` is far shorter), so the client call is the victim; it must retry
     and link, inside the caller's still-open transaction."""
-    add_course(db, COURSE)
+    add_course(db, COURSE, modes=BOTH_MODES)
     program = add_program(db)
     pe1 = add_program_enrollment(db, program, "k-0001")
     pe2 = add_program_enrollment(db, program, "k-0002")
-    add_course_row(db, pe1, COURSE, "active")
-    add_course_row(db, pe2, COURSE, "active")
+    add_program_course_enrollment(db, pe1, COURSE, "active")
+    add_program_course_enrollment(db, pe2, COURSE, "active")
     alice, bob = add_user(db, "alice"), add_user(db, "bob")
 
     attempts = count_attempts(monkeypatch)
@@ -652,5 +452,5 @@ def test_client_retries_a_real_deadlock(
     assert client.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
     assert caller_work(client) == [(1,)]
     client.commit()
-    assert [row[:2] for row in state(db)["programenrollment"]] == [(pe1, alice), (pe2, bob)]
+    assert [row[:2] for row in race_state(db)["programenrollment"]] == [(pe1, alice), (pe2, bob)]
     assert_healthy(db)

@@ -8,18 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fixtures_registrar import (
-    COURSE,
+from builders import (
     CURRICULUM_A,
-    ORG,
     PROGRAM_A,
-    Conn,
     add_identity,
     add_user,
     catalog,
     course_rows,
     program_enrollments,
 )
+from builders import REGISTRAR_COURSE as COURSE
+from builders import REGISTRAR_ORG as ORG
+from pgtypes import Conn
 
 
 def cli(dsn: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

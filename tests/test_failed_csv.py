@@ -15,10 +15,19 @@ from subprocess import CompletedProcess
 
 import pytest
 
+from builders import (
+    CURRICULUM_A,
+    LINK_PROGRAM,
+    PROGRAM_A,
+    catalog,
+    link_tables_snapshot,
+    links,
+    program_enrollments,
+    seed_link_learners,
+    write_csv,
+)
 from cli_run import enrolldb_cli
-from fixtures_registrar import CURRICULUM_A, PROGRAM_A, catalog, program_enrollments
-from scenario import Conn
-from test_cli_link import PROGRAM, links, seed, snapshot, write_csv
+from pgtypes import Conn
 
 # key1 moves from user1 to user5 (a relink), key9 has no enrollment (a failure).
 PAIRS = "key1,user5\nkey9,user1\n"
@@ -27,10 +36,10 @@ FULL = "/dev/full"  # opens, and every write fails with ENOSPC
 
 
 def linked_key1(db: Conn) -> None:
-    seed(db, 5)
+    seed_link_learners(db, 5)
     db.execute(
         "SELECT FROM enrolldb.link_program_enrollments(%s::uuid, ARRAY['key1'], ARRAY['user1'])",
-        (PROGRAM,),
+        (LINK_PROGRAM,),
     )
 
 
@@ -39,10 +48,10 @@ def test_link_to_an_unwritable_path_is_refused_before_anything_is_linked(
     db: Conn, db_dsn: str, tmp_path: Path, output: str
 ) -> None:
     linked_key1(db)
-    before = snapshot(db)
+    before = link_tables_snapshot(db)
     proc = enrolldb_cli(
         "link",
-        PROGRAM,
+        LINK_PROGRAM,
         write_csv(tmp_path, PAIRS),
         "--failed-csv",
         NO_DIR,
@@ -53,7 +62,7 @@ def test_link_to_an_unwritable_path_is_refused_before_anything_is_linked(
     assert proc.returncode == 2, proc
     assert f"cannot write --failed-csv {NO_DIR}: No such file or directory" in proc.stderr
     assert "nothing was linked" in proc.stderr
-    assert snapshot(db) == before
+    assert link_tables_snapshot(db) == before
     if output == "json":
         document = json.loads(proc.stdout)
         assert document["complete"] is False
@@ -66,7 +75,7 @@ def test_link_report_is_printed_when_the_failed_list_cannot_be_written(
 ) -> None:
     linked_key1(db)
     csv_file = write_csv(tmp_path, PAIRS)
-    proc = enrolldb_cli("link", PROGRAM, csv_file, "--failed-csv", FULL, dsn=db_dsn)
+    proc = enrolldb_cli("link", LINK_PROGRAM, csv_file, "--failed-csv", FULL, dsn=db_dsn)
     assert proc.returncode == 2, proc
     assert "relinked:       1" in proc.stdout
     assert "failed:         1" in proc.stdout
@@ -76,10 +85,10 @@ def test_link_report_is_printed_when_the_failed_list_cannot_be_written(
 
     db.execute(
         "SELECT FROM enrolldb.link_program_enrollments(%s::uuid, ARRAY['key1'], ARRAY['user1'])",
-        (PROGRAM,),
+        (LINK_PROGRAM,),
     )
     proc = enrolldb_cli(
-        "link", PROGRAM, csv_file, "--failed-csv", FULL, "--format", "json", dsn=db_dsn
+        "link", LINK_PROGRAM, csv_file, "--failed-csv", FULL, "--format", "json", dsn=db_dsn
     )
     assert proc.returncode == 2, proc
     document = json.loads(proc.stdout)
@@ -95,7 +104,12 @@ def test_a_refused_run_leaves_an_earlier_failed_list_as_it_was(
     earlier = tmp_path / "failed.csv"
     earlier.write_text("external_user_key,lms_username\nkeyX,userX\n", encoding="utf-8")
     proc = enrolldb_cli(
-        "link", PROGRAM, write_csv(tmp_path, "key1\n"), "--failed-csv", str(earlier), dsn=db_dsn
+        "link",
+        LINK_PROGRAM,
+        write_csv(tmp_path, "key1\n"),
+        "--failed-csv",
+        str(earlier),
+        dsn=db_dsn,
     )
     assert proc.returncode == 2, proc
     assert earlier.read_text(encoding="utf-8") == "external_user_key,lms_username\nkeyX,userX\n"

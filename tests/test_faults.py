@@ -22,8 +22,7 @@ import psycopg
 import pytest
 
 import enrolldb
-from scenario import (
-    Conn,
+from builders import (
     add_course,
     add_program,
     add_user,
@@ -33,6 +32,7 @@ from scenario import (
     pe,
     state,
 )
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+FAULT1+2024"
 PE_HISTORY = "enrolldb.program_enrollments_historicalprogramenrollment"
@@ -50,7 +50,7 @@ def history_locked(connect: Any, table: str) -> Iterator[int]:
         holder.rollback()
 
 
-def wait_until_blocked(db: Conn, pid: int, by: int, table: str) -> None:
+def wait_until_blocked_on(db: Conn, pid: int, by: int, table: str) -> None:
     """Poll until backend ``pid`` waits for ``by`` on a lock of ``table``."""
     for _ in range(3000):
         row = db.execute(
@@ -65,7 +65,7 @@ def wait_until_blocked(db: Conn, pid: int, by: int, table: str) -> None:
     raise AssertionError(f"backend {pid} never waited for {by} on {table}")
 
 
-class Call(threading.Thread):
+class CallThread(threading.Thread):
     """Runs ``fn`` in a thread and keeps its result or exception."""
 
     def __init__(self, fn: Callable[[], Any]) -> None:
@@ -111,9 +111,9 @@ def test_backend_terminated_during_a_link(db: Conn, db_dsn: str, connect: Any) -
     client: Conn = psycopg.connect(db_dsn, autocommit=True)
     client_pid = int(client.info.backend_pid)
     with history_locked(connect, PE_HISTORY) as holder:
-        call = Call(lambda: link_two(client, program))
+        call = CallThread(lambda: link_two(client, program))
         call.start()
-        wait_until_blocked(db, client_pid, holder, PE_HISTORY)
+        wait_until_blocked_on(db, client_pid, holder, PE_HISTORY)
         assert db.execute("SELECT pg_catalog.pg_terminate_backend(%s)", (client_pid,)).fetchone()
         call.join(60)
     assert not call.is_alive()
@@ -150,7 +150,7 @@ def fire(
     if not autocommit:
         client.commit()
     with history_locked(connect, table):
-        runner = Call(lambda: call(client))
+        runner = CallThread(lambda: call(client))
         runner.start()
         runner.join(60)
     assert not runner.is_alive()

@@ -24,9 +24,9 @@ from enrolldb.routines import (
     resolve,
     undeclared_routines,
 )
+from pgtypes import Conn
 
 REPO = Path(__file__).resolve().parents[1]
-Conn = psycopg.Connection[tuple[Any, ...]]
 
 EXTRA_API_OVERLOAD = "enrolldb.retire_user(integer, text)"
 EXTRA_MIGRATION_OVERLOAD = "enrolldb.canonical_external_key(character varying)"

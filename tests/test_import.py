@@ -17,12 +17,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from builders import add_user, integrity, state
 from cli_run import enrolldb_cli
 from enrolldb.demo_export import COLUMNS, P1, P2, key_of, write_export
 from enrolldb.migrate import migrate
-from scenario import add_user, integrity, state
-
-Conn = psycopg.Connection[tuple[Any, ...]]
+from pgtypes import Conn
 
 TABLES = list(COLUMNS)
 T0 = "2024-01-08 09:00:00+00"

@@ -16,19 +16,18 @@ import pytest
 from psycopg import errors as pgerrors
 
 import enrolldb
+from builders import (
+    CURRICULUM_A,
+    PROGRAM_A,
+    add_user,
+)
+from builders import REGISTRAR_COURSE as COURSE
+from builders import REGISTRAR_ORG as ORG
 from enrolldb.errors import InvalidArgumentError, mapped_errors
 from enrolldb.registrar import write_program_course_enrollments, write_program_enrollments
-from fixtures_registrar import COURSE, CURRICULUM_A, ORG, PROGRAM_A, add_user, catalog
-
-Conn = psycopg.Connection[tuple[Any, ...]]
+from pgtypes import Conn
 
 LONG = "K" * 256
-
-
-@pytest.fixture
-def cat(db: Conn) -> Conn:
-    catalog(db)
-    return db
 
 
 def sqlstate(conn: Conn, query: str, params: tuple[Any, ...]) -> str | None:

@@ -18,19 +18,21 @@ import psycopg
 import pytest
 
 import enrolldb
-from enrolldb.migrate import migrate, status
-from scenario import (
+from builders import (
+    MIGRATION_0008,
     ORG,
-    Conn,
     add_course,
+    add_identity,
     add_program,
     add_user,
     add_waiting,
     history,
     integrity,
+    migrate_before,
     pe,
 )
-from test_retirement import THIS_MIGRATION, migrate_before_0008
+from enrolldb.migrate import migrate, status
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+KEY1+2024"
 
@@ -195,18 +197,14 @@ def test_every_api_function_treats_marked_keys_as_one_learner(db: Conn) -> None:
 
 
 def test_migration_canonicalises_keys_with_invisible_ends(empty_db_dsn: str) -> None:
-    migrate_before_0008(empty_db_dsn)
+    migrate_before(empty_db_dsn, MIGRATION_0008)
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         add_course(conn, C1)
         alice = add_user(conn, "alice")
         program = add_program(conn)
         marked, _ = add_waiting(conn, program, "GT-5\u200e", [C1])
         plain, _ = add_waiting(conn, program, "GT-6", [C1])
-        conn.execute(
-            "INSERT INTO enrolldb.program_enrollments_learneridentity "
-            "(organization_key, external_user_key, user_id) VALUES (%s, %s, %s)",
-            (ORG, "\u2066GT-9", alice),
-        )
+        add_identity(conn, ORG, "\u2066GT-9", alice)
         plain_history = history(conn, "programenrollment", plain)
 
     migrate(empty_db_dsn)
@@ -216,7 +214,7 @@ def test_migration_canonicalises_keys_with_invisible_ends(empty_db_dsn: str) -> 
         assert pe(conn, plain).external_user_key == "GT-6"
         assert history(conn, "programenrollment", plain) == plain_history
         last = history(conn, "programenrollment", marked)[-1]
-        assert (last.history_type, last.history_change_reason) == ("~", THIS_MIGRATION)
+        assert (last.history_type, last.history_change_reason) == ("~", MIGRATION_0008)
         assert last.row["external_user_key"] == "GT-5"
         assert conn.execute(
             "SELECT external_user_key FROM enrolldb.program_enrollments_learneridentity"
@@ -228,7 +226,7 @@ def test_migration_canonicalises_keys_with_invisible_ends(empty_db_dsn: str) -> 
 
 
 def test_migration_refuses_keys_that_would_become_one_learner(empty_db_dsn: str) -> None:
-    migrate_before_0008(empty_db_dsn)
+    migrate_before(empty_db_dsn, MIGRATION_0008)
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         program = add_program(conn)
         curriculum = uuid.uuid4()
@@ -243,6 +241,6 @@ def test_migration_refuses_keys_that_would_become_one_learner(empty_db_dsn: str)
     assert f"program enrollments id={first},{second} would hold one key" in message
     assert f"program enrollment id={lone}: key" in message
     assert "is empty without its invisible characters" in message
-    assert THIS_MIGRATION in status(empty_db_dsn).pending
+    assert MIGRATION_0008 in status(empty_db_dsn).pending
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         assert pe(conn, second).external_user_key == "gt-5\u200e"  # nothing changed

@@ -16,28 +16,29 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import errors as pgerrors
 
-from fixtures_registrar import (
-    COURSE,
-    COURSE_2,
+from builders import (
     CURRICULUM_A,
     CURRICULUM_B,
-    ORG,
     OTHER_ORG_PROGRAM,
     PROGRAM_A,
     PROGRAM_B,
+    WAIT_SECONDS,
     add_user,
+    assert_healthy,
     catalog,
-    course_enrollment,
     course_rows,
+    program_enrollment_requests,
+    user_course_enrollment,
+    wait_until_blocked,
 )
-from test_concurrency import WAIT_SECONDS, assert_healthy, wait_until_blocked
+from builders import REGISTRAR_COURSE as COURSE
+from builders import REGISTRAR_COURSE_2 as COURSE_2
+from builders import REGISTRAR_ORG as ORG
+from pgtypes import Conn, Connect
 
-Conn = psycopg.Connection[tuple[Any, ...]]
-Connect = Any
 RETIRED = "retired_external_key_%"
 
 
@@ -54,9 +55,7 @@ WRITE_PE = "SELECT enrolldb.write_program_enrollments(%s, %s::jsonb, true, true)
 
 def pe_request(key: str, curriculum: uuid.UUID) -> str:
     """One create request of ``key``, enrolled in ``curriculum``, as the JSON text sent."""
-    return json.dumps(
-        [{"external_user_key": key, "status": "enrolled", "curriculum_uuid": str(curriculum)}]
-    )
+    return json.dumps(program_enrollment_requests((key, "enrolled"), curriculum=curriculum))
 
 
 def write_pe(conn: Conn, program: uuid.UUID, key: str, curriculum: uuid.UUID) -> Any:
@@ -226,7 +225,7 @@ def test_link_on_a_snapshot_older_than_a_course_write_is_40001(
     session.execute(f"BEGIN ISOLATION LEVEL {level}")
     session.execute(sql, (PROGRAM_A, arg))
     session.commit()
-    ce = course_enrollment(db, waiting_k1, COURSE)
+    ce = user_course_enrollment(db, waiting_k1, COURSE)
     assert ce is not None
     assert course_rows(db, PROGRAM_A, COURSE) == [("K1", "active", ce[0])]
     assert_healthy(db)
@@ -248,7 +247,7 @@ def test_link_under_snapshot_first_then_course_write_waits(
         (PROGRAM_A, COURSE, json.dumps([{"external_user_key": "K1", "status": "active"}])),
     )
     assert outcome == {"K1": "active"}
-    ce = course_enrollment(db, waiting_k1, COURSE)
+    ce = user_course_enrollment(db, waiting_k1, COURSE)
     assert ce is not None
     assert course_rows(db, PROGRAM_A, COURSE) == [("K1", "active", ce[0])]
     assert_healthy(db)
@@ -297,7 +296,7 @@ def test_unlink_on_a_snapshot_older_than_a_course_write_is_40001(
     assert course_rows(db, PROGRAM_A, COURSE) == [("K1", "active", None)]
     assert course_rows(db, PROGRAM_A, COURSE_2) == [("K1", "active", None)]
     for course in (COURSE, COURSE_2):
-        ce = course_enrollment(db, waiting_k1, course)
+        ce = user_course_enrollment(db, waiting_k1, course)
         assert ce is not None and ce[1] is False, course
     assert_healthy(db)
 
@@ -318,5 +317,5 @@ def test_unlink_under_snapshot_first_then_course_write_waits(
     assert outcome == {"K1": "active"}
     # K1 is waiting again: its new row waits too, with no course enrollment.
     assert course_rows(db, PROGRAM_A, COURSE_2) == [("K1", "active", None)]
-    assert course_enrollment(db, waiting_k1, COURSE_2) is None
+    assert user_course_enrollment(db, waiting_k1, COURSE_2) is None
     assert_healthy(db)

@@ -17,8 +17,7 @@ import psycopg.errors
 import pytest
 
 import enrolldb
-from scenario import (
-    Conn,
+from builders import (
     add_course,
     add_program,
     add_user,
@@ -29,6 +28,7 @@ from scenario import (
     pe,
     state,
 )
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+JSON1+2024"
 

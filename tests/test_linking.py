@@ -18,8 +18,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 import enrolldb
-from scenario import (
-    Conn,
+from builders import (
     add_course,
     add_course_access_role,
     add_course_enrollment,
@@ -41,6 +40,7 @@ from scenario import (
     roles,
     state,
 )
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+C1+2024"
 C2 = "course-v1:GTx+C2+2024"

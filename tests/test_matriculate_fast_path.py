@@ -19,9 +19,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from scenario import (
+from builders import (
     ORG,
-    Conn,
     add_course,
     add_course_enrollment,
     add_program,
@@ -31,6 +30,7 @@ from scenario import (
     add_waiting,
     integrity,
 )
+from pgtypes import Conn
 
 C1, C2, C3 = (f"course-v1:GTx+FP{i}+2024" for i in (1, 2, 3))
 MISSING = "course-v1:GTx+Nowhere+2024"

@@ -16,9 +16,8 @@ import psycopg.errors
 import pytest
 
 import enrolldb
-from scenario import (
+from builders import (
     ORG,
-    Conn,
     TwoPrograms,
     add_course,
     add_course_enrollment,
@@ -43,6 +42,7 @@ from scenario import (
     state,
     two_programs,
 )
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+C1+2024"
 C2 = "course-v1:GTx+C2+2024"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -31,11 +30,10 @@ from enrolldb.migrate import (
 )
 from enrolldb.resources import function_files, migrations_dir
 from enrolldb.schema_snapshot import ROLES, snapshot
+from pgtypes import Conn
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT_FILE = REPO / "sql" / "schema.snapshot"
-
-Conn = psycopg.Connection[tuple[Any, ...]]
 
 
 def snapshot_of(dsn: str) -> str:

@@ -27,8 +27,7 @@ import pytest
 
 import enrolldb
 import world
-
-Conn = psycopg.Connection[Any]
+from pgtypes import Conn
 
 N = 3_000
 #: Rows a plan node may handle per learner of a call (each call links CHUNK learners). Linear

@@ -12,12 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import psycopg
-
 from cli_run import enrolldb_cli
 from enrolldb.migrate import migrate, status
-
-Conn = psycopg.Connection[tuple[Any, ...]]
+from pgtypes import Conn
 
 HAND_GRANTS = (
     "GRANT EXECUTE ON FUNCTION enrolldb.retired_external_key(integer,text) TO PUBLIC",

@@ -22,7 +22,14 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import enrolldb
-from scenario import ORG, Conn, add_course, add_program, add_user, integrity
+from builders import (
+    ORG,
+    add_course,
+    add_program,
+    add_user,
+    integrity,
+)
+from pgtypes import Conn
 
 COURSES = ["course-v1:GTx+Shared1+2024", "course-v1:GTx+Shared2+2024"]
 KEYS = ["GT-K0", "GT-K1", "GT-K2"]

@@ -16,20 +16,17 @@ import json
 import re
 from typing import Any
 
-import psycopg
-
-from fixtures_registrar import (
-    COURSE,
-    COURSE_2,
+from builders import (
     CURRICULUM_A,
-    ORG,
     PROGRAM_A,
     PROGRAM_B,
     add_identity,
     catalog,
 )
-
-Conn = psycopg.Connection[tuple[Any, ...]]
+from builders import REGISTRAR_COURSE as COURSE
+from builders import REGISTRAR_COURSE_2 as COURSE_2
+from builders import REGISTRAR_ORG as ORG
+from pgtypes import Conn
 
 N = 1500
 #: Rows a node may touch (returned or filtered out, over all its loops) per request.

@@ -12,6 +12,26 @@ from typing import Any
 import psycopg
 import pytest
 
+from builders import (
+    CURRICULUM_A,
+    CURRICULUM_A2,
+    CURRICULUM_B,
+    OTHER_ORG_PROGRAM,
+    PROGRAM_A,
+    PROGRAM_B,
+    add_identity,
+    add_user,
+    course_rows,
+    integrity,
+    program_enrollments,
+)
+from builders import REGISTRAR_COURSE as COURSE
+from builders import REGISTRAR_COURSE_2 as COURSE_2
+from builders import REGISTRAR_ORG as ORG
+from builders import enroll_in_course as enroll_course
+from builders import enroll_in_program as enroll
+from builders import history_changes as history_reasons
+from builders import user_course_enrollment as course_enrollment
 from enrolldb.errors import InvalidArgumentError, NullArgumentError
 from enrolldb.registrar import (
     ProgramCourseEnrollmentRequest,
@@ -19,68 +39,11 @@ from enrolldb.registrar import (
     write_program_course_enrollments,
     write_program_enrollments,
 )
-from fixtures_registrar import (
-    COURSE,
-    COURSE_2,
-    CURRICULUM_A,
-    CURRICULUM_A2,
-    CURRICULUM_B,
-    ORG,
-    OTHER_ORG_PROGRAM,
-    PROGRAM_A,
-    PROGRAM_B,
-    Conn,
-    add_identity,
-    add_user,
-    catalog,
-    course_enrollment,
-    course_rows,
-    history_reasons,
-    integrity,
-    program_enrollments,
-)
+from pgtypes import Conn
 
 PE_HISTORY = "program_enrollments_historicalprogramenrollment"
 PCE_HISTORY = "program_enrollments_historicalprogramcourseenrollment"
 CE_HISTORY = "student_courseenrollment_history"
-
-
-def enroll(
-    conn: Conn, program: Any, *requests: tuple[str, str], curriculum: Any = None
-) -> dict[str, str]:
-    return write_program_enrollments(
-        conn,
-        program,
-        [
-            {
-                "external_user_key": k,
-                "status": s,
-                "curriculum_uuid": str(curriculum or CURRICULUM_A),
-            }
-            for k, s in requests
-        ],
-        create=True,
-        update=True,
-    )
-
-
-def enroll_course(
-    conn: Conn, program: Any, course: str, *requests: tuple[str, str], **flags: bool
-) -> dict[str, str]:
-    return write_program_course_enrollments(
-        conn,
-        program,
-        course,
-        [{"external_user_key": k, "status": s} for k, s in requests],
-        create=flags.get("create", True),
-        update=flags.get("update", True),
-    )
-
-
-@pytest.fixture
-def cat(db: Conn) -> Conn:
-    catalog(db)
-    return db
 
 
 # write_program_enrollments -------------------------------------------------------------------

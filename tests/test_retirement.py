@@ -23,9 +23,8 @@ import pytest
 from psycopg import sql
 
 import enrolldb
-from enrolldb.migrate import load_migrations, migrate, prepare_bookkeeping, yoyo_backend
-from scenario import (
-    Conn,
+from builders import (
+    MIGRATION_0008,
     add_course,
     add_program,
     add_realized,
@@ -33,14 +32,16 @@ from scenario import (
     add_waiting,
     history,
     integrity,
+    migrate_before,
     pe,
     state,
 )
+from enrolldb.migrate import migrate
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+RET1+2024"
 C2 = "course-v1:GTx+RET2+2024"
 RETIRED = re.compile(r"^retired_external_key_[0-9a-f]{64}$")
-THIS_MIGRATION = "0008_invisible_key_characters_and_private_retirement"
 
 
 def salt(conn: Conn) -> str:
@@ -264,17 +265,8 @@ def test_readers_cannot_read_the_salt_nor_recompute_a_retired_key(
 # --- upgrade from 0.1.0 -----------------------------------------------------------------------
 
 
-def migrate_before_0008(dsn: str) -> None:
-    migrations = load_migrations()
-    prepare_bookkeeping(dsn, migrations)
-    with yoyo_backend(dsn) as backend, backend.lock():
-        pending = backend.to_apply(migrations)
-        earlier = [m for m in pending if m.id < THIS_MIGRATION]
-        backend.apply_migrations_only(pending.__class__(earlier))
-
-
 def test_migration_re_retires_keys_retired_by_0_1_0(empty_db_dsn: str) -> None:
-    migrate_before_0008(empty_db_dsn)
+    migrate_before(empty_db_dsn, MIGRATION_0008)
     with psycopg.connect(empty_db_dsn, autocommit=True) as conn:
         add_course(conn, C1)
         alice = add_user(conn, "alice")

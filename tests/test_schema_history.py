@@ -15,19 +15,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import errors
 
-from test_schema_rules import COURSE_1, COURSE_2, MATCH_CK, Data, refused
-
-Conn = psycopg.Connection[tuple[Any, ...]]
-
-
-@pytest.fixture
-def data(db: Conn) -> Data:
-    return Data(db)
-
+from builders import EDX_COURSE_1 as COURSE_1
+from builders import EDX_COURSE_2 as COURSE_2
+from builders import MATCH_CK, Data, refused
+from pgtypes import Conn
 
 HISTORY_COLUMNS = ("history_id", "history_date", "history_type", "history_change_reason")
 
@@ -67,7 +61,7 @@ def current(db: Conn, t: Tracked, row_id: int) -> dict[str, Any]:
     return dict(zip(cols, row, strict=True))
 
 
-def history(db: Conn, t: Tracked, row_id: int | None = None) -> list[dict[str, Any]]:
+def tracked_history(db: Conn, t: Tracked, row_id: int | None = None) -> list[dict[str, Any]]:
     """History rows (oldest first) as dicts of the tracked columns plus type and reason."""
     cols = [*columns(db, t.table), "history_type", "history_change_reason"]
     where, params = ("id = %s", (row_id,)) if row_id is not None else ("true", ())
@@ -123,17 +117,17 @@ def test_insert_update_delete_each_leave_one_history_row(db: Conn, data: Data, n
     s = Linked(data)
     row_id = s.ids()[name]
     inserted = current(db, t, row_id)
-    assert history(db, t, row_id) == [entry(inserted, "+")]
+    assert tracked_history(db, t, row_id) == [entry(inserted, "+")]
 
     db.execute(UPDATES[name], (row_id,))
     updated = current(db, t, row_id)
     assert updated != inserted
-    assert history(db, t, row_id) == [entry(inserted, "+"), entry(updated, "~")]
+    assert tracked_history(db, t, row_id) == [entry(inserted, "+"), entry(updated, "~")]
 
     if name == "programenrollment":  # its program course enrollments go with it
         db.execute("DELETE FROM enrolldb.program_enrollments_programcourseenrollment")
     db.execute(f"DELETE FROM enrolldb.{t.table} WHERE id = %s", (row_id,))
-    assert history(db, t, row_id) == [
+    assert tracked_history(db, t, row_id) == [
         entry(inserted, "+"),
         entry(updated, "~"),
         entry(updated, "-"),  # the row as it was before the delete
@@ -167,7 +161,7 @@ def test_change_reason_comes_from_the_transaction_setting(db: Conn, data: Data, 
         f"UPDATE enrolldb.{t.table} SET id = id WHERE id = %s",
         (row_id,),
     )
-    rows = history(db, t, row_id)
+    rows = tracked_history(db, t, row_id)
     assert [(r["history_type"], r["history_change_reason"]) for r in rows] == [
         ("+", None),
         ("~", "x"),
@@ -187,7 +181,7 @@ def test_change_reason_on_insert_and_delete(db: Conn, data: Data) -> None:
         db.execute(
             "DELETE FROM enrolldb.program_enrollments_programenrollment WHERE id = %s", (pe_id,)
         )
-    rows = history(db, PE, pe_id)
+    rows = tracked_history(db, PE, pe_id)
     assert [(r["history_type"], r["history_change_reason"]) for r in rows] == [
         ("+", "registrar_write"),
         ("-", "cleanup"),
@@ -203,8 +197,8 @@ def test_empty_change_reason_is_null_and_a_long_one_is_cut_to_100(db: Conn, data
     with db.transaction():
         db.execute("SELECT set_config('enrolldb.history_change_reason', %s, true)", ("r" * 150,))
         second = data.pe(program, key="k-2")
-    assert history(db, PE, first)[0]["history_change_reason"] is None
-    assert history(db, PE, second)[0]["history_change_reason"] == "r" * 100
+    assert tracked_history(db, PE, first)[0]["history_change_reason"] is None
+    assert tracked_history(db, PE, second)[0]["history_change_reason"] == "r" * 100
 
 
 def test_multi_row_statements_write_one_history_row_per_row(db: Conn, data: Data) -> None:
@@ -228,15 +222,15 @@ def test_multi_row_statements_write_one_history_row_per_row(db: Conn, data: Data
         assert cur.rowcount == 4
     # an update that touches no row writes nothing
     db.execute("UPDATE enrolldb.program_enrollments_programenrollment SET status = 'x' WHERE false")
-    rows = history(db, PE)
+    rows = tracked_history(db, PE)
     assert [(r["id"], r["history_type"], r["history_change_reason"]) for r in rows] == [
         *[(i, "+", None) for i in ids],
         *[(i, "~", "bulk") for i in ids[1:]],
     ]
     for i in ids[1:]:
-        assert history(db, PE, i)[-1] == entry(current(db, PE, i), "~", "bulk")
+        assert tracked_history(db, PE, i)[-1] == entry(current(db, PE, i), "~", "bulk")
     db.execute("DELETE FROM enrolldb.program_enrollments_programenrollment")
-    deletes = [r for r in history(db, PE) if r["history_type"] == "-"]
+    deletes = [r for r in tracked_history(db, PE) if r["history_type"] == "-"]
     assert sorted(r["id"] for r in deletes) == ids
     assert {r["status"] for r in deletes if r["id"] == ids[0]} == {"pending"}
 
@@ -248,7 +242,7 @@ def test_cascaded_deletes_are_recorded(db: Conn, data: Data) -> None:
         db.execute("SET LOCAL enrolldb.history_change_reason = 'retire'")
         db.execute("DELETE FROM enrolldb.auth_user WHERE id = %s", (s.user,))
     for name, t in TRACKED.items():
-        rows = history(db, t, s.ids()[name])
+        rows = tracked_history(db, t, s.ids()[name])
         deletes = [r for r in rows if r["history_type"] == "-"]
         # a program course enrollment is reached twice (via its program enrollment and via its
         # course enrollment) but deleted once
@@ -258,7 +252,7 @@ def test_cascaded_deletes_are_recorded(db: Conn, data: Data) -> None:
 def test_refused_statement_leaves_no_history(db: Conn, data: Data) -> None:
     s = Linked(data)
     mallory_ce = data.ce(data.user("mallory"), COURSE_2)
-    counts_before = {name: len(history(db, t)) for name, t in TRACKED.items()}
+    counts_before = {name: len(tracked_history(db, t)) for name, t in TRACKED.items()}
     refused(
         db,
         errors.CheckViolation,
@@ -267,4 +261,4 @@ def test_refused_statement_leaves_no_history(db: Conn, data: Data) -> None:
         "SET course_enrollment_id = %s, course_key = %s WHERE id = %s",
         (mallory_ce, COURSE_2, s.pce),
     )
-    assert {name: len(history(db, t)) for name, t in TRACKED.items()} == counts_before
+    assert {name: len(tracked_history(db, t)) for name, t in TRACKED.items()} == counts_before

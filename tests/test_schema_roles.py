@@ -14,13 +14,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import errors, sql
 
-from test_schema_rules import Data, refused
-
-Conn = psycopg.Connection[tuple[Any, ...]]
+from builders import Data, refused
+from pgtypes import Conn
 
 APP = "enrolldb_app"
 READONLY = "enrolldb_readonly"

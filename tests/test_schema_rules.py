@@ -6,8 +6,7 @@ test asserts the exact refusal (SQLSTATE via the psycopg exception class, and th
 name the Python client maps errors by) and the accepted neighbour case, so that a rule made
 too strict fails here as loudly as a rule that went missing.
 
-The helpers at the top (``Data``, ``refused``) are also used by the other
-``test_schema_*`` files.
+The row builders (``Data``, the ``data`` fixture) and ``refused`` are in tests/builders.py.
 """
 
 from __future__ import annotations
@@ -15,37 +14,18 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import pytest
 from psycopg import errors
 
-Conn = psycopg.Connection[tuple[Any, ...]]
+from builders import EDX_COURSE_1 as COURSE_1
+from builders import EDX_COURSE_2 as COURSE_2
+from builders import MATCH_CK, Data, refused
+from pgtypes import Conn
 
-MATCH_CK = "programcourseenrollment_course_enrollment_match_ck"
 ACTIVE_UQ = "programcourseenrollment_active_course_enrollment_uq"
-
-COURSE_1 = "course-v1:edX+Cats+Dogs"
-COURSE_2 = "course-v1:edX+Birds+Fish"
-
-
-def refused(
-    conn: Conn,
-    exc_class: type[psycopg.Error],
-    constraint: str | None,
-    query: str,
-    params: tuple[Any, ...] | dict[str, Any] = (),
-) -> psycopg.Error:
-    """Run ``query`` and assert it fails with exactly ``exc_class`` and ``constraint``."""
-    with pytest.raises(exc_class) as info:
-        conn.execute(query, params)
-    exc = info.value
-    assert type(exc) is exc_class, f"{type(exc).__name__}: {exc}"
-    assert exc.sqlstate == exc_class.sqlstate
-    assert exc.diag.constraint_name == constraint, str(exc)
-    return exc
 
 
 def scalar(conn: Conn, query: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
@@ -57,86 +37,6 @@ def scalar(conn: Conn, query: str, params: tuple[Any, ...] | dict[str, Any] = ()
 def count(conn: Conn, table: str, where: str = "true", params: tuple[Any, ...] = ()) -> int:
     n: int = scalar(conn, f"SELECT count(*) FROM enrolldb.{table} WHERE {where}", params)
     return n
-
-
-class Data:
-    """Minimal row builders; every method returns the new row's key."""
-
-    def __init__(self, conn: Conn) -> None:
-        self.conn = conn
-
-    def user(self, username: str) -> int:
-        uid: int = scalar(
-            self.conn,
-            "INSERT INTO enrolldb.auth_user (username, email) VALUES (%s, %s) RETURNING id",
-            (username, f"{username}@example.com"),
-        )
-        return uid
-
-    def course(self, course_id: str, org: str = "edX") -> str:
-        self.conn.execute(
-            "INSERT INTO enrolldb.course_overviews_courseoverview (id, org) VALUES (%s, %s)",
-            (course_id, org),
-        )
-        return course_id
-
-    def program(self, org: str = "gtx") -> uuid.UUID:
-        program_uuid = uuid.uuid4()
-        self.conn.execute(
-            "INSERT INTO enrolldb.program_enrollments_program "
-            "(program_uuid, authoring_organization_key, title) VALUES (%s, %s, %s)",
-            (program_uuid, org, f"program of {org}"),
-        )
-        return program_uuid
-
-    def ce(
-        self, user_id: int, course_id: str, is_active: bool = True, mode: str = "masters"
-    ) -> int:
-        ce_id: int = scalar(
-            self.conn,
-            "INSERT INTO enrolldb.student_courseenrollment (user_id, course_id, is_active, mode) "
-            "VALUES (%s, %s, %s, %s) RETURNING id",
-            (user_id, course_id, is_active, mode),
-        )
-        return ce_id
-
-    def pe(
-        self,
-        program_uuid: uuid.UUID,
-        user_id: int | None = None,
-        key: str | None = None,
-        curriculum_uuid: uuid.UUID | None = None,
-        status: str = "enrolled",
-    ) -> int:
-        pe_id: int = scalar(
-            self.conn,
-            "INSERT INTO enrolldb.program_enrollments_programenrollment "
-            "(user_id, external_user_key, program_uuid, curriculum_uuid, status) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (user_id, key, program_uuid, curriculum_uuid or uuid.uuid4(), status),
-        )
-        return pe_id
-
-    def pce(
-        self,
-        pe_id: int,
-        course_key: str,
-        ce_id: int | None = None,
-        status: str = "active",
-    ) -> int:
-        pce_id: int = scalar(
-            self.conn,
-            "INSERT INTO enrolldb.program_enrollments_programcourseenrollment "
-            "(program_enrollment_id, course_enrollment_id, course_key, status) "
-            "VALUES (%s, %s, %s, %s) RETURNING id",
-            (pe_id, ce_id, course_key, status),
-        )
-        return pce_id
-
-
-@pytest.fixture
-def data(db: Conn) -> Iterator[Data]:
-    yield Data(db)
 
 
 PE_INSERT = (
@@ -590,7 +490,7 @@ def test_program_course_enrollment_foreign_keys(db: Conn, data: Data) -> None:
     assert count(db, "program_enrollments_programcourseenrollment") == 1
 
 
-class TwoPrograms:
+class SharedCourseRun:
     """docs/reference.md, What it is: one learner, one course run shared by programs A and B (and
     C)."""
 
@@ -607,7 +507,7 @@ class TwoPrograms:
 def test_second_active_program_course_enrollment_on_one_course_enrollment(
     db: Conn, data: Data
 ) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     pce_b = data.pce(s.pe_b, COURSE_1, s.ce, "active")
     refused(db, errors.UniqueViolation, ACTIVE_UQ, PCE_INSERT, (s.pe_a, s.ce, COURSE_1, "active"))
     # A's inactive row may share the course enrollment, and so may C's
@@ -630,7 +530,7 @@ def test_second_active_program_course_enrollment_on_one_course_enrollment(
 
 
 def test_active_swaps_between_program_course_enrollments(db: Conn, data: Data) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     pce_a = data.pce(s.pe_a, COURSE_1, s.ce, "active")
     pce_b = data.pce(s.pe_b, COURSE_1, s.ce, "inactive")
     # moving the active row from A to B: deactivate A first, then activate B
@@ -664,7 +564,7 @@ def test_active_swaps_between_program_course_enrollments(db: Conn, data: Data) -
 def test_program_course_enrollment_points_at_another_users_course_enrollment(
     db: Conn, data: Data
 ) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     mallory = data.user("mallory")
     mallory_ce = data.ce(mallory, COURSE_1)
     refused(
@@ -702,7 +602,7 @@ def test_program_course_enrollment_points_at_another_users_course_enrollment(
 def test_program_course_enrollment_points_at_course_enrollment_of_another_course(
     db: Conn, data: Data
 ) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     ce_2 = data.ce(s.user, COURSE_2)
     refused(db, errors.CheckViolation, MATCH_CK, PCE_INSERT, (s.pe_a, ce_2, COURSE_1, "active"))
     pce_a = data.pce(s.pe_a, COURSE_1, s.ce, "active")
@@ -738,7 +638,7 @@ def test_program_course_enrollment_points_at_course_enrollment_of_another_course
 def test_waiting_program_enrollment_cannot_point_at_a_course_enrollment(
     db: Conn, data: Data
 ) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     waiting = data.pe(data.program(), key="gt-1")
     refused(db, errors.CheckViolation, MATCH_CK, PCE_INSERT, (waiting, s.ce, COURSE_1, "inactive"))
     data.pce(waiting, COURSE_1, None, "active")
@@ -754,7 +654,7 @@ def test_waiting_program_enrollment_cannot_point_at_a_course_enrollment(
 
 
 def test_match_rule_checks_every_row_of_a_multi_row_insert(db: Conn, data: Data) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     mallory_ce = data.ce(data.user("mallory"), COURSE_1)
     exc = refused(
         db,
@@ -770,7 +670,7 @@ def test_match_rule_checks_every_row_of_a_multi_row_insert(db: Conn, data: Data)
 
 
 def test_changing_program_enrollment_user_under_a_linked_row(db: Conn, data: Data) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     bob = data.user("bob")
     data.pce(s.pe_a, COURSE_1, s.ce, "inactive")
     update = "UPDATE enrolldb.program_enrollments_programenrollment SET user_id = %s WHERE id = %s"
@@ -788,7 +688,7 @@ def test_changing_program_enrollment_user_under_a_linked_row(db: Conn, data: Dat
 
 
 def test_changing_course_enrollment_under_a_pointing_row(db: Conn, data: Data) -> None:
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     bob = data.user("bob")
     data.pce(s.pe_a, COURSE_1, s.ce, "inactive")
     update_user = "UPDATE enrolldb.student_courseenrollment SET user_id = %s WHERE id = %s"
@@ -860,7 +760,7 @@ def test_match_rule_holds_when_both_sides_change_concurrently_pce_first(
     db: Conn, data: Data, connect: Callable[..., Conn]
 ) -> None:
     """A links a row to the course enrollment while B moves that enrollment to another user."""
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     bob = data.user("bob")
     first, second = connect(autocommit=False), connect(autocommit=False)
     for conn in (first, second):
@@ -891,7 +791,7 @@ def test_match_rule_holds_when_both_sides_change_concurrently_ce_first(
     db: Conn, data: Data, connect: Callable[..., Conn]
 ) -> None:
     """B moves the course enrollment to another user first; A's link then waits and fails."""
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     bob = data.user("bob")
     first, second = connect(autocommit=False), connect(autocommit=False)
     for conn in (first, second):
@@ -914,7 +814,7 @@ def test_match_rule_holds_when_program_enrollment_user_changes_concurrently(
     db: Conn, data: Data, connect: Callable[..., Conn]
 ) -> None:
     """B relinks the program enrollment to another user while A links its course row."""
-    s = TwoPrograms(data)
+    s = SharedCourseRun(data)
     bob = data.user("bob")
     first, second = connect(autocommit=False), connect(autocommit=False)
     for conn in (first, second):

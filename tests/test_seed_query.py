@@ -11,8 +11,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from builders import (
+    add_course,
+    add_program,
+    add_waiting,
+)
 from enrolldb.compatibility import TWO_PROGRAM_QUERY, VERBATIM_TWO_PROGRAM_QUERY
-from scenario import Conn, add_course, add_program, add_waiting
+from pgtypes import Conn
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "compatibility-query.md"
 SHARED = "course-v1:GTx+SEED1+2024"

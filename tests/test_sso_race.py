@@ -21,24 +21,22 @@ import pytest
 from psycopg import errors as pgerrors
 
 import enrolldb
-from enrolldb.linking import MatriculationResult
-from enrolldb.registrar import write_program_course_enrollments, write_program_enrollments
-from test_concurrency import (
+from builders import (
     CURRICULUM,
     ORG,
     WAIT_SECONDS,
-    Call,
-    Conn,
-    Connect,
     add_course,
     add_program,
     add_user,
     assert_healthy,
     matriculate_call,
     race,
+    race_state,
     serial_outcome,
-    state,
 )
+from enrolldb.linking import MatriculationResult
+from enrolldb.registrar import write_program_course_enrollments, write_program_enrollments
+from pgtypes import Call, Conn, Connect
 
 COURSE_A = "course-v1:GTx+RACE1+2024"
 COURSE_B = "course-v1:GTx+RACE2+2024"
@@ -98,7 +96,7 @@ def assert_serial(connect: Connect, db: Conn, first: Call, second: Call) -> tupl
     expected_results, expected = serial_outcome(connect(autocommit=False), [first, second])
     results = race(connect, db, first, second)
     assert without_result_ids(results) == without_result_ids(expected_results)
-    assert without_ids(state(db)) == without_ids(expected)
+    assert without_ids(race_state(db)) == without_ids(expected)
     assert_healthy(db)
     return results
 
@@ -126,8 +124,8 @@ def waiting_with_known_identity(conn: Conn) -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 def world(db: Conn) -> tuple[uuid.UUID, int]:
-    add_course(db, COURSE_A)
-    add_course(db, COURSE_B)
+    add_course(db, COURSE_A, modes=("masters", "audit"))
+    add_course(db, COURSE_B, modes=("masters", "audit"))
     return add_program(db), add_user(db, "alice")
 
 
@@ -196,7 +194,7 @@ def test_simultaneous_pairs_lose_no_link(connect: Connect, db: Conn) -> None:
     lost 209 of 300): afterwards no enrollment waits whose identity is known, and every
     learner's enrollment belongs to that learner."""
     program = add_program(db)
-    add_course(db, COURSE_A)
+    add_course(db, COURSE_A, modes=("masters", "audit"))
     pairs = 60
     users = [add_user(db, f"user-{i}") for i in range(pairs)]
     keys = [f"PAIR-{i}" for i in range(pairs)]

@@ -17,8 +17,16 @@ import pytest
 from psycopg import sql
 
 import enrolldb
+from builders import (
+    add_course,
+    add_identity,
+    add_program,
+    add_realized,
+    add_user,
+    add_waiting,
+)
 from enrolldb.migrate import migrate, rollback
-from scenario import Conn, add_course, add_program, add_realized, add_user, add_waiting
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+STAT1+2024"
 THIS_MIGRATION = "0010_key_columns_without_statistics"
@@ -61,11 +69,7 @@ def seed(db: Conn) -> tuple[int, str]:
     user = add_user(db, "stat_alice")
     add_realized(db, programs[0], "GT-STAT-ALICE", user, [C1])
     for org in ("GTx", "MITx"):
-        db.execute(
-            "INSERT INTO enrolldb.program_enrollments_learneridentity"
-            " (organization_key, external_user_key, user_id) VALUES (%s, 'GT-STAT-ALICE', %s)",
-            (org, user),
-        )
+        add_identity(db, org, "GT-STAT-ALICE", user)
     return user, "GT-STAT-ALICE"
 
 

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 import enrolldb
-from scenario import (
-    Conn,
+from builders import (
     TwoPrograms,
     add_course,
     add_course_enrollment,
@@ -33,6 +32,7 @@ from scenario import (
     pe,
     two_programs,
 )
+from pgtypes import Conn
 
 COMPAT_QUERY = """
 select distinct pe1.external_user_key

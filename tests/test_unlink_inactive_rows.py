@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
 import enrolldb
-from scenario import (
+from builders import (
     add_course,
     add_course_enrollment,
     add_program,
@@ -25,8 +23,7 @@ from scenario import (
     pce,
     pe,
 )
-
-Conn = psycopg.Connection[Any]
+from pgtypes import Conn
 
 S = "course-v1:GTx+S+2024_T1"
 T = "course-v1:GTx+T+2024_T1"

@@ -12,9 +12,8 @@ import psycopg
 import pytest
 
 import enrolldb
-from scenario import add_course, add_program, add_realized, add_user, add_waiting
-
-Conn = psycopg.Connection[Any]
+from builders import add_course, add_program, add_realized, add_user, add_waiting
+from pgtypes import Conn
 
 C1 = "course-v1:GTx+W1+2026"
 C2 = "course-v1:GTx+W2+2026"
