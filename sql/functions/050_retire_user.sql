@@ -92,7 +92,7 @@ BEGIN
     )
 
     UPDATE enrolldb.program_enrollments_programenrollment AS pe
-    SET external_user_key = enrolldb.retired_external_key(pe.id, pe.external_user_key)
+    SET external_user_key = enrolldb_internal.retired_external_key(pe.id, pe.external_user_key)
     FROM newly
     WHERE pe.id = newly.program_enrollment_id;
 
