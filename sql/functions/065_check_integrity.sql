@@ -1,5 +1,6 @@
 -- check_integrity: report states that break the rules of enrolldb. docs/reference.md,
--- check_integrity.
+-- check_integrity. One internal function per rule (060_integrity_rules.sql); this is their
+-- union, in one order.
 
 CREATE OR REPLACE FUNCTION enrolldb.check_integrity()
 RETURNS TABLE (
@@ -15,241 +16,23 @@ SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
 SET jit = off
 AS $$
-    -- An active program course enrollment whose course enrollment gives no access.
-    SELECT
-        'active_enrollment_without_access',
-        pce.program_enrollment_id,
-        pce.id,
-        ce.id,
-        pg_catalog.format(
-            'active program course enrollment for %s points at inactive course enrollment (mode %s)',
-            pce.course_key, ce.mode
-        )
-    FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-    INNER JOIN enrolldb.student_courseenrollment AS ce ON pce.course_enrollment_id = ce.id
-    WHERE pce.status = 'active' AND NOT ce.is_active
-
+    SELECT * FROM enrolldb_internal.integrity_active_enrollment_without_access()
     UNION ALL
-    -- An active masters course enrollment that no active program course enrollment backs.
-    SELECT
-        'unbacked_masters_enrollment',
-        NULL,
-        NULL,
-        ce.id,
-        pg_catalog.format('user id=%s, course %s', ce.user_id, ce.course_id)
-    FROM enrolldb.student_courseenrollment AS ce
-    WHERE
-        ce.is_active
-        AND ce.mode = 'masters'
-        AND NOT EXISTS (
-            SELECT FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-            WHERE pce.course_enrollment_id = ce.id AND pce.status = 'active'
-        )
-
+    SELECT * FROM enrolldb_internal.integrity_unbacked_masters_enrollment()
     UNION ALL
-    -- One user with two active program course enrollments for one course.
-    SELECT
-        'double_active_course',
-        pe.id,
-        pce.id,
-        pce.course_enrollment_id,
-        pg_catalog.format(
-            'user id=%s has %s active program course enrollments for %s',
-            pe.user_id, d.n, pce.course_key
-        )
-    FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-        ON pce.program_enrollment_id = pe.id
-    INNER JOIN (
-        SELECT dpe.user_id, dpce.course_key, pg_catalog.count(*) AS n
-        FROM enrolldb.program_enrollments_programcourseenrollment AS dpce
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS dpe
-            ON dpce.program_enrollment_id = dpe.id
-        WHERE dpce.status = 'active' AND dpe.user_id IS NOT NULL
-        GROUP BY dpe.user_id, dpce.course_key
-        HAVING pg_catalog.count(*) > 1
-    ) AS d ON pe.user_id = d.user_id AND pce.course_key = d.course_key
-    WHERE pce.status = 'active'
-
+    SELECT * FROM enrolldb_internal.integrity_double_active_course()
     UNION ALL
-    -- One organization's waiting key with two active program course enrollments for one course.
-    SELECT
-        'double_active_course',
-        pe.id,
-        pce.id,
-        NULL,
-        pg_catalog.format(
-            'waiting key %s of organization %s has %s active program course enrollments for %s',
-            pe.external_user_key, p.authoring_organization_key, d.n, pce.course_key
-        )
-    FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-        ON pce.program_enrollment_id = pe.id
-    INNER JOIN enrolldb.program_enrollments_program AS p ON pe.program_uuid = p.program_uuid
-    INNER JOIN (
-        SELECT
-            dp.authoring_organization_key,
-            pg_catalog.lower(dpe.external_user_key) AS low,
-            dpce.course_key,
-            pg_catalog.count(*) AS n
-        FROM enrolldb.program_enrollments_programcourseenrollment AS dpce
-        INNER JOIN enrolldb.program_enrollments_programenrollment AS dpe
-            ON dpce.program_enrollment_id = dpe.id
-        INNER JOIN enrolldb.program_enrollments_program AS dp
-            ON dpe.program_uuid = dp.program_uuid
-        WHERE dpce.status = 'active' AND dpe.user_id IS NULL
-        GROUP BY dp.authoring_organization_key, pg_catalog.lower(dpe.external_user_key), dpce.course_key
-        HAVING pg_catalog.count(*) > 1
-    ) AS d
-        ON
-            p.authoring_organization_key = d.authoring_organization_key
-            AND pg_catalog.lower(pe.external_user_key) = d.low
-            AND pce.course_key = d.course_key
-    WHERE pce.status = 'active' AND pe.user_id IS NULL
-
+    SELECT * FROM enrolldb_internal.integrity_realized_without_course_enrollment()
     UNION ALL
-    -- A realized program enrollment whose program course enrollment was never given its course
-    -- enrollment.
-    SELECT
-        'realized_without_course_enrollment',
-        pe.id,
-        pce.id,
-        NULL,
-        pg_catalog.format(
-            'program enrollment is linked to user id=%s but its %s program course enrollment for '
-            '%s has no course enrollment',
-            pe.user_id, pce.status, pce.course_key
-        )
-    FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-        ON pce.program_enrollment_id = pe.id
-    WHERE pe.user_id IS NOT NULL AND pce.course_enrollment_id IS NULL
-
+    SELECT * FROM enrolldb_internal.integrity_course_enrollment_mismatch()
     UNION ALL
-    -- States the constraints make impossible: reported in case a constraint or trigger was
-    -- dropped or disabled.
-    SELECT
-        'course_enrollment_mismatch',
-        pe.id,
-        pce.id,
-        ce.id,
-        pg_catalog.format(
-            'course enrollment of user id=%s for %s backs program course enrollment of user id=%s '
-            'for %s',
-            ce.user_id, ce.course_id, pe.user_id, pce.course_key
-        )
-    FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-        ON pce.program_enrollment_id = pe.id
-    INNER JOIN enrolldb.student_courseenrollment AS ce ON pce.course_enrollment_id = ce.id
-    WHERE ce.user_id IS DISTINCT FROM pe.user_id OR ce.course_id <> pce.course_key
-
+    SELECT * FROM enrolldb_internal.integrity_shared_active_course_enrollment()
     UNION ALL
-    SELECT
-        'shared_active_course_enrollment',
-        NULL,
-        pce.id,
-        pce.course_enrollment_id,
-        'more than one active program course enrollment points at this course enrollment'
-    FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-    WHERE
-        pce.status = 'active'
-        AND pce.course_enrollment_id IN (
-            SELECT dpce.course_enrollment_id
-            FROM enrolldb.program_enrollments_programcourseenrollment AS dpce
-            WHERE dpce.status = 'active' AND dpce.course_enrollment_id IS NOT NULL
-            GROUP BY dpce.course_enrollment_id
-            HAVING pg_catalog.count(*) > 1
-        )
-
+    SELECT * FROM enrolldb_internal.integrity_noncanonical_external_key()
     UNION ALL
-    SELECT
-        'noncanonical_external_key',
-        pe.id,
-        NULL,
-        NULL,
-        pg_catalog.format('external_user_key %L is not canonical', pe.external_user_key)
-    FROM enrolldb.program_enrollments_programenrollment AS pe
-    WHERE NOT enrolldb.is_canonical_external_key(pe.external_user_key)
-
+    SELECT * FROM enrolldb_internal.integrity_unfulfilled_role_assignment()
     UNION ALL
-    -- A pending role that linking should already have granted.
-    SELECT
-        'unfulfilled_role_assignment',
-        pe.id,
-        pce.id,
-        pce.course_enrollment_id,
-        pg_catalog.format('role %s for %s is still pending for active user id=%s', a.role,
-            pce.course_key, pe.user_id)
-    FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
-    INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS pce
-        ON a.enrollment_id = pce.id
-    INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
-        ON pce.program_enrollment_id = pe.id
-    INNER JOIN enrolldb.auth_user AS u ON pe.user_id = u.id
-    WHERE pce.status = 'active' AND u.is_active AND pce.course_enrollment_id IS NOT NULL
-
-    UNION ALL
-    -- Nothing lost: the newest history row of every live row equals the row.
-    SELECT
-        'history_out_of_date',
-        pe.id,
-        NULL,
-        NULL,
-        'the newest history row of this program enrollment differs from the row, or is missing'
-    FROM enrolldb.program_enrollments_programenrollment AS pe
-    LEFT JOIN LATERAL (
-        SELECT h.user_id, h.external_user_key, h.program_uuid, h.curriculum_uuid, h.status
-        FROM enrolldb.program_enrollments_historicalprogramenrollment AS h
-        WHERE h.id = pe.id
-        ORDER BY h.history_id DESC
-        LIMIT 1
-    ) AS lh ON TRUE
-    WHERE
-        (lh.user_id, lh.external_user_key, lh.program_uuid, lh.curriculum_uuid, lh.status)
-        IS DISTINCT FROM
-        (pe.user_id, pe.external_user_key, pe.program_uuid, pe.curriculum_uuid, pe.status)
-
-    UNION ALL
-    SELECT
-        'history_out_of_date',
-        pce.program_enrollment_id,
-        pce.id,
-        pce.course_enrollment_id,
-        'the newest history row of this program course enrollment differs from the row, or is '
-        'missing'
-    FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-    LEFT JOIN LATERAL (
-        SELECT h.program_enrollment_id, h.course_enrollment_id, h.course_key, h.status
-        FROM enrolldb.program_enrollments_historicalprogramcourseenrollment AS h
-        WHERE h.id = pce.id
-        ORDER BY h.history_id DESC
-        LIMIT 1
-    ) AS lh ON TRUE
-    WHERE
-        (lh.program_enrollment_id, lh.course_enrollment_id, lh.course_key, lh.status)
-        IS DISTINCT FROM
-        (pce.program_enrollment_id, pce.course_enrollment_id, pce.course_key, pce.status)
-
-    UNION ALL
-    SELECT
-        'history_out_of_date',
-        NULL,
-        NULL,
-        ce.id,
-        'the newest history row of this course enrollment differs from the row, or is missing'
-    FROM enrolldb.student_courseenrollment AS ce
-    LEFT JOIN LATERAL (
-        SELECT h.user_id, h.course_id, h.is_active, h.mode
-        FROM enrolldb.student_courseenrollment_history AS h
-        WHERE h.id = ce.id
-        ORDER BY h.history_id DESC
-        LIMIT 1
-    ) AS lh ON TRUE
-    WHERE
-        (lh.user_id, lh.course_id, lh.is_active, lh.mode)
-        IS DISTINCT FROM (ce.user_id, ce.course_id, ce.is_active, ce.mode)
-
+    SELECT * FROM enrolldb_internal.integrity_history_out_of_date()
     ORDER BY 1, 2, 3, 4;
 $$;
 
