@@ -23,6 +23,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
 
+    -- lock order: docs/design.md#lock-order
     -- The learner key locks of every key the user is known by first (the global lock order):
     -- its identities and the keys of its enrollments, each with its organization. A registrar
     -- write or a sign-in of one of those keys then either committed before (and the reads
