@@ -196,7 +196,8 @@ def test_plpgsql_functions_pass_plpgsql_check(db: Conn) -> None:
         "SELECT p.oid, p.oid::regprocedure::text, p.prorettype = 'trigger'::regtype"
         " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
         " JOIN pg_language l ON l.oid = p.prolang"
-        " WHERE n.nspname = 'enrolldb' AND l.lanname = 'plpgsql' ORDER BY 2"
+        " WHERE n.nspname IN ('enrolldb', 'enrolldb_internal') AND l.lanname = 'plpgsql'"
+        " ORDER BY 2"
     ).fetchall()
     problems: list[str] = []
     for oid, signature, is_trigger in functions:

@@ -17,7 +17,7 @@ from enrolldb.migrate import migrate, status
 from pgtypes import Conn
 
 HAND_GRANTS = (
-    "GRANT EXECUTE ON FUNCTION enrolldb.retired_external_key(integer,text) TO PUBLIC",
+    "GRANT EXECUTE ON FUNCTION enrolldb_internal.retired_external_key(integer,text) TO PUBLIC",
     "GRANT EXECUTE ON FUNCTION enrolldb.retire_user(integer) TO enrolldb_readonly",
     "GRANT EXECUTE ON FUNCTION enrolldb.attach_course_enrollments(integer[]) TO enrolldb_app",
     "GRANT SELECT ON enrolldb.retirement_salt TO enrolldb_readonly",
@@ -29,7 +29,7 @@ HAND_GRANTS = (
 EXPECTED_FUNCTIONS = [
     "enrolldb.attach_course_enrollments(integer[])",
     "enrolldb.retire_user(integer)",
-    "enrolldb.retired_external_key(integer,text)",
+    "enrolldb_internal.retired_external_key(integer,text)",
 ]
 EXPECTED_PRIVILEGES = [
     "schema enrolldb",

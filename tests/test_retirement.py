@@ -240,7 +240,7 @@ def test_readers_cannot_read_the_salt_nor_recompute_a_retired_key(
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             reader.execute("SELECT salt FROM enrolldb.retirement_salt")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            reader.execute("SELECT enrolldb.retired_external_key(1, 'GT-SECRET-77')")
+            reader.execute("SELECT enrolldb_internal.retired_external_key(1, 'GT-SECRET-77')")
         seen = readable_text(reader)
         assert "gt-secret-77" not in seen.lower()
         hist = reader.execute(
@@ -258,7 +258,7 @@ def test_readers_cannot_read_the_salt_nor_recompute_a_retired_key(
     assert grants == []
     assert db.execute(
         "SELECT pg_catalog.has_function_privilege('public', "
-        "'enrolldb.retired_external_key(integer, text)', 'EXECUTE')"
+        "'enrolldb_internal.retired_external_key(integer, text)', 'EXECUTE')"
     ).fetchone() == (False,)
 
 

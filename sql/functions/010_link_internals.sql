@@ -2,8 +2,7 @@
 -- unlink_program_enrollment and the registrar writes. Not granted to any role: only the
 -- SECURITY DEFINER API functions (same owner) call them.
 --
--- Lock order, everywhere: program enrollments (by id) -> users (auth_user rows FOR NO KEY
--- UPDATE, by id) -> program course enrollments (by id) -> course enrollments (by id).
+-- lock order: docs/design.md#lock-order
 --
 -- Plans that do not depend on row estimates (docs/reference.md, Qualities: linear whatever the
 -- statistics say).
@@ -671,6 +670,7 @@ BEGIN
         OFFSET 0
     ) AS r;
 
+    -- lock order: docs/design.md#lock-order
     PERFORM enrolldb.lock_users(p_user_ids || COALESCE(v_old_user_ids, '{}'));
 
     -- The program course enrollments, locked in id order, one probe each.

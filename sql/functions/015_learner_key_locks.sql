@@ -3,6 +3,7 @@
 -- docs/design.md). Rows of enrolldb.learner_key_lock (migration 0007), which only the owner
 -- can read or lock: no other role can hold a lock that these wait on.
 
+-- lock order: docs/design.md#lock-order
 CREATE OR REPLACE FUNCTION enrolldb.learner_key_lock_id(p_organization_key text, p_lower_key text)
 RETURNS bigint
 LANGUAGE sql

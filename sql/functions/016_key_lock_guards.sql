@@ -3,6 +3,7 @@
 -- link_program_enrollments and unlink_program_enrollment (the snapshot guard). See the lock
 -- order and the isolation levels in docs/design.md.
 
+-- lock order: docs/design.md#lock-order
 CREATE OR REPLACE FUNCTION enrolldb.lock_learner_key_pairs(
     p_organization_keys text[],
     p_lower_keys text[]

@@ -130,6 +130,7 @@ BEGIN
     ) AS r
     WHERE e.err IS NULL AND r.program_uuid = p_program_uuid;
 
+    -- lock order: docs/design.md#lock-order
     PERFORM 1
     FROM unnest(v_pe_ids) AS t (id)
     CROSS JOIN LATERAL (

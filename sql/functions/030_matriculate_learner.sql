@@ -57,6 +57,7 @@ BEGIN
             SCHEMA = 'enrolldb';
     END IF;
 
+    -- lock order: docs/design.md#lock-order
     -- The learner key lock first, as every registrar write of the key takes it: a write that
     -- committed before this point is seen by every statement below (READ COMMITTED takes a
     -- snapshot per statement), and one that comes later waits for this transaction and then
@@ -92,6 +93,7 @@ BEGIN
         RETURN;
     END IF;
 
+    -- lock order: docs/design.md#lock-order
     -- The rest of the global lock order: the user, the enrollments' program course
     -- enrollments (id order), the user's course enrollments for those courses (id order).
     -- A waiting enrollment's rows point at no course enrollment.

@@ -23,6 +23,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
 
+    -- lock order: docs/design.md#lock-order
     -- Under REPEATABLE READ or SERIALIZABLE, the enrollment's key lock first (the global lock
     -- order): a snapshot older than a concurrent write of the key (a course enrollment this
     -- unlink would not deactivate) gets 40001. Nothing under READ COMMITTED.

@@ -23,6 +23,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
 
+    -- lock order: docs/design.md#lock-order
     -- The learner key locks of every key the user is known by first (the global lock order):
     -- its identities and the keys of its enrollments, each with its organization. A registrar
     -- write or a sign-in of one of those keys then either committed before (and the reads
@@ -92,7 +93,7 @@ BEGIN
     )
 
     UPDATE enrolldb.program_enrollments_programenrollment AS pe
-    SET external_user_key = enrolldb.retired_external_key(pe.id, pe.external_user_key)
+    SET external_user_key = enrolldb_internal.retired_external_key(pe.id, pe.external_user_key)
     FROM newly
     WHERE pe.id = newly.program_enrollment_id;
 

@@ -20,6 +20,7 @@ BEGIN
     -- commits second sees the first.
     PERFORM enrolldb.lock_learner_key_rows(p_organization_key, p_lower_keys);
 
+    -- lock order: docs/design.md#lock-order
     -- Then the program's enrollments of those keys, in id order (the global lock order):
     -- one probe of programenrollment_key_program_curriculum_uq per key.
     PERFORM 1

@@ -102,6 +102,7 @@ BEGIN
         ) AS kk
     ) AS c;
 
+    -- lock order: docs/design.md#lock-order
     -- Locks, in the global order: learner keys, then the program's enrollments of those keys
     -- (id order), their users, their program course enrollments for the course, and the users'
     -- course enrollments for the course.

@@ -1,7 +1,8 @@
--- check_integrity: report states that break the rules of enrolldb. docs/reference.md,
--- check_integrity.
+-- The rules check_integrity reports, one internal function each (docs/reference.md,
+-- check_integrity; docs/design.md, Rules). Each returns the rows of its violation, in the
+-- columns of enrolldb.check_integrity(), which unions them (065_check_integrity.sql).
 
-CREATE OR REPLACE FUNCTION enrolldb.check_integrity()
+CREATE OR REPLACE FUNCTION enrolldb_internal.integrity_active_enrollment_without_access()
 RETURNS TABLE (
     violation text,
     program_enrollment_id integer,
@@ -11,9 +12,7 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 STABLE
-SECURITY DEFINER
 SET search_path = pg_catalog, enrolldb, pg_temp
-SET jit = off
 AS $$
     -- An active program course enrollment whose course enrollment gives no access.
     SELECT
@@ -27,14 +26,30 @@ AS $$
         )
     FROM enrolldb.program_enrollments_programcourseenrollment AS pce
     INNER JOIN enrolldb.student_courseenrollment AS ce ON pce.course_enrollment_id = ce.id
-    WHERE pce.status = 'active' AND NOT ce.is_active
+    WHERE pce.status = 'active' AND NOT ce.is_active;
+$$;
 
-    UNION ALL
+COMMENT ON FUNCTION enrolldb_internal.integrity_active_enrollment_without_access() IS
+'check_integrity rule active_enrollment_without_access: An active program course enrollment '
+'whose course enrollment gives no access (inactive).';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.integrity_unbacked_masters_enrollment()
+RETURNS TABLE (
+    violation text,
+    program_enrollment_id integer,
+    program_course_enrollment_id integer,
+    course_enrollment_id integer,
+    detail text
+)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
     -- An active masters course enrollment that no active program course enrollment backs.
     SELECT
         'unbacked_masters_enrollment',
-        NULL,
-        NULL,
+        NULL::integer,
+        NULL::integer,
         ce.id,
         pg_catalog.format('user id=%s, course %s', ce.user_id, ce.course_id)
     FROM enrolldb.student_courseenrollment AS ce
@@ -44,9 +59,25 @@ AS $$
         AND NOT EXISTS (
             SELECT FROM enrolldb.program_enrollments_programcourseenrollment AS pce
             WHERE pce.course_enrollment_id = ce.id AND pce.status = 'active'
-        )
+        );
+$$;
 
-    UNION ALL
+COMMENT ON FUNCTION enrolldb_internal.integrity_unbacked_masters_enrollment() IS
+'check_integrity rule unbacked_masters_enrollment: An active masters course enrollment that '
+'no active program course enrollment backs.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.integrity_double_active_course()
+RETURNS TABLE (
+    violation text,
+    program_enrollment_id integer,
+    program_course_enrollment_id integer,
+    course_enrollment_id integer,
+    detail text
+)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
     -- One user with two active program course enrollments for one course.
     SELECT
         'double_active_course',
@@ -71,13 +102,14 @@ AS $$
     ) AS d ON pe.user_id = d.user_id AND pce.course_key = d.course_key
     WHERE pce.status = 'active'
 
+
     UNION ALL
     -- One organization's waiting key with two active program course enrollments for one course.
     SELECT
         'double_active_course',
         pe.id,
         pce.id,
-        NULL,
+        NULL::integer,
         pg_catalog.format(
             'waiting key %s of organization %s has %s active program course enrollments for %s',
             pe.external_user_key, p.authoring_organization_key, d.n, pce.course_key
@@ -105,16 +137,33 @@ AS $$
             p.authoring_organization_key = d.authoring_organization_key
             AND pg_catalog.lower(pe.external_user_key) = d.low
             AND pce.course_key = d.course_key
-    WHERE pce.status = 'active' AND pe.user_id IS NULL
+    WHERE pce.status = 'active' AND pe.user_id IS NULL;
+$$;
 
-    UNION ALL
+COMMENT ON FUNCTION enrolldb_internal.integrity_double_active_course() IS
+'check_integrity rule double_active_course: The one-active rule: a user, or a waiting '
+'(organization, lowered key), with two or more active program course enrollments for one '
+'course; one row per such program course enrollment.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.integrity_realized_without_course_enrollment()
+RETURNS TABLE (
+    violation text,
+    program_enrollment_id integer,
+    program_course_enrollment_id integer,
+    course_enrollment_id integer,
+    detail text
+)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
     -- A realized program enrollment whose program course enrollment was never given its course
     -- enrollment.
     SELECT
         'realized_without_course_enrollment',
         pe.id,
         pce.id,
-        NULL,
+        NULL::integer,
         pg_catalog.format(
             'program enrollment is linked to user id=%s but its %s program course enrollment for '
             '%s has no course enrollment',
@@ -123,9 +172,25 @@ AS $$
     FROM enrolldb.program_enrollments_programcourseenrollment AS pce
     INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
         ON pce.program_enrollment_id = pe.id
-    WHERE pe.user_id IS NOT NULL AND pce.course_enrollment_id IS NULL
+    WHERE pe.user_id IS NOT NULL AND pce.course_enrollment_id IS NULL;
+$$;
 
-    UNION ALL
+COMMENT ON FUNCTION enrolldb_internal.integrity_realized_without_course_enrollment() IS
+'check_integrity rule realized_without_course_enrollment: A program course enrollment of a '
+'realized (linked) program enrollment that has no course enrollment.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.integrity_course_enrollment_mismatch()
+RETURNS TABLE (
+    violation text,
+    program_enrollment_id integer,
+    program_course_enrollment_id integer,
+    course_enrollment_id integer,
+    detail text
+)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
     -- States the constraints make impossible: reported in case a constraint or trigger was
     -- dropped or disabled.
     SELECT
@@ -142,12 +207,29 @@ AS $$
     INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
         ON pce.program_enrollment_id = pe.id
     INNER JOIN enrolldb.student_courseenrollment AS ce ON pce.course_enrollment_id = ce.id
-    WHERE ce.user_id IS DISTINCT FROM pe.user_id OR ce.course_id <> pce.course_key
+    WHERE ce.user_id IS DISTINCT FROM pe.user_id OR ce.course_id <> pce.course_key;
+$$;
 
-    UNION ALL
+COMMENT ON FUNCTION enrolldb_internal.integrity_course_enrollment_mismatch() IS
+'check_integrity rule course_enrollment_mismatch: The match rule (triggers of 0015): a course '
+'enrollment of another user or course backing a program course enrollment. Reported in case a '
+'trigger was disabled.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.integrity_shared_active_course_enrollment()
+RETURNS TABLE (
+    violation text,
+    program_enrollment_id integer,
+    program_course_enrollment_id integer,
+    course_enrollment_id integer,
+    detail text
+)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
     SELECT
         'shared_active_course_enrollment',
-        NULL,
+        NULL::integer,
         pce.id,
         pce.course_enrollment_id,
         'more than one active program course enrollment points at this course enrollment'
@@ -160,19 +242,54 @@ AS $$
             WHERE dpce.status = 'active' AND dpce.course_enrollment_id IS NOT NULL
             GROUP BY dpce.course_enrollment_id
             HAVING pg_catalog.count(*) > 1
-        )
+        );
+$$;
 
-    UNION ALL
+COMMENT ON FUNCTION enrolldb_internal.integrity_shared_active_course_enrollment() IS
+'check_integrity rule shared_active_course_enrollment: Two or more active program course '
+'enrollments pointing at one course enrollment (index '
+'programcourseenrollment_active_course_enrollment_uq). Reported in case the index was '
+'dropped.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.integrity_noncanonical_external_key()
+RETURNS TABLE (
+    violation text,
+    program_enrollment_id integer,
+    program_course_enrollment_id integer,
+    course_enrollment_id integer,
+    detail text
+)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
     SELECT
         'noncanonical_external_key',
         pe.id,
-        NULL,
-        NULL,
+        NULL::integer,
+        NULL::integer,
         pg_catalog.format('external_user_key %L is not canonical', pe.external_user_key)
     FROM enrolldb.program_enrollments_programenrollment AS pe
-    WHERE NOT enrolldb.is_canonical_external_key(pe.external_user_key)
+    WHERE NOT enrolldb.is_canonical_external_key(pe.external_user_key);
+$$;
 
-    UNION ALL
+COMMENT ON FUNCTION enrolldb_internal.integrity_noncanonical_external_key() IS
+'check_integrity rule noncanonical_external_key: A program enrollment key that '
+'is_canonical_external_key refuses (CHECK programenrollment_key_canonical_ck). Reported in '
+'case the constraint was dropped.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.integrity_unfulfilled_role_assignment()
+RETURNS TABLE (
+    violation text,
+    program_enrollment_id integer,
+    program_course_enrollment_id integer,
+    course_enrollment_id integer,
+    detail text
+)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
     -- A pending role that linking should already have granted.
     SELECT
         'unfulfilled_role_assignment',
@@ -187,15 +304,31 @@ AS $$
     INNER JOIN enrolldb.program_enrollments_programenrollment AS pe
         ON pce.program_enrollment_id = pe.id
     INNER JOIN enrolldb.auth_user AS u ON pe.user_id = u.id
-    WHERE pce.status = 'active' AND u.is_active AND pce.course_enrollment_id IS NOT NULL
+    WHERE pce.status = 'active' AND u.is_active AND pce.course_enrollment_id IS NOT NULL;
+$$;
 
-    UNION ALL
+COMMENT ON FUNCTION enrolldb_internal.integrity_unfulfilled_role_assignment() IS
+'check_integrity rule unfulfilled_role_assignment: A pending course role of an active program '
+'course enrollment of an active user, which linking should already have granted.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.integrity_history_out_of_date()
+RETURNS TABLE (
+    violation text,
+    program_enrollment_id integer,
+    program_course_enrollment_id integer,
+    course_enrollment_id integer,
+    detail text
+)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+AS $$
     -- Nothing lost: the newest history row of every live row equals the row.
     SELECT
         'history_out_of_date',
         pe.id,
-        NULL,
-        NULL,
+        NULL::integer,
+        NULL::integer,
         'the newest history row of this program enrollment differs from the row, or is missing'
     FROM enrolldb.program_enrollments_programenrollment AS pe
     LEFT JOIN LATERAL (
@@ -209,6 +342,7 @@ AS $$
         (lh.user_id, lh.external_user_key, lh.program_uuid, lh.curriculum_uuid, lh.status)
         IS DISTINCT FROM
         (pe.user_id, pe.external_user_key, pe.program_uuid, pe.curriculum_uuid, pe.status)
+
 
     UNION ALL
     SELECT
@@ -231,11 +365,12 @@ AS $$
         IS DISTINCT FROM
         (pce.program_enrollment_id, pce.course_enrollment_id, pce.course_key, pce.status)
 
+
     UNION ALL
     SELECT
         'history_out_of_date',
-        NULL,
-        NULL,
+        NULL::integer,
+        NULL::integer,
         ce.id,
         'the newest history row of this course enrollment differs from the row, or is missing'
     FROM enrolldb.student_courseenrollment AS ce
@@ -248,16 +383,9 @@ AS $$
     ) AS lh ON TRUE
     WHERE
         (lh.user_id, lh.course_id, lh.is_active, lh.mode)
-        IS DISTINCT FROM (ce.user_id, ce.course_id, ce.is_active, ce.mode)
-
-    ORDER BY 1, 2, 3, 4;
+        IS DISTINCT FROM (ce.user_id, ce.course_id, ce.is_active, ce.mode);
 $$;
 
-COMMENT ON FUNCTION enrolldb.check_integrity() IS
-'Health check: no rows means healthy. Reports active_enrollment_without_access, '
-'unbacked_masters_enrollment, double_active_course, realized_without_course_enrollment, '
-'unfulfilled_role_assignment, history_out_of_date, and states the constraints make impossible '
-'(course_enrollment_mismatch, shared_active_course_enrollment, noncanonical_external_key).';
-
-REVOKE ALL ON FUNCTION enrolldb.check_integrity() FROM public;
-GRANT EXECUTE ON FUNCTION enrolldb.check_integrity() TO enrolldb_app, enrolldb_readonly;
+COMMENT ON FUNCTION enrolldb_internal.integrity_history_out_of_date() IS
+'check_integrity rule history_out_of_date: A live row (program enrollment, program course '
+'enrollment, course enrollment) whose newest history row differs from it or is missing.';
