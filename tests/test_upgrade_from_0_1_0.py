@@ -27,8 +27,7 @@ from yoyo import get_backend, read_migrations
 from enrolldb.dsn import to_yoyo_uri
 from enrolldb.migrate import migrate_report
 from enrolldb.schema_snapshot import snapshot
-
-Conn = psycopg.Connection[tuple[Any, ...]]
+from pgtypes import Conn
 
 V0_1_0 = Path(__file__).resolve().parent / "fixtures" / "v0_1_0"
 RETIRED_AGAIN_BY = "0008_invisible_key_characters_and_private_retirement"
