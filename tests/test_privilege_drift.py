@@ -22,7 +22,8 @@ Conn = psycopg.Connection[tuple[Any, ...]]
 HAND_GRANTS = (
     "GRANT EXECUTE ON FUNCTION enrolldb.retired_external_key(integer,text) TO PUBLIC",
     "GRANT EXECUTE ON FUNCTION enrolldb.retire_user(integer) TO enrolldb_readonly",
-    "GRANT EXECUTE ON FUNCTION enrolldb.attach_course_enrollments(integer[]) TO enrolldb_app",
+    "GRANT EXECUTE ON FUNCTION enrolldb_internal.attach_course_enrollments(integer[])"
+    " TO enrolldb_app",
     "GRANT SELECT ON enrolldb.retirement_salt TO enrolldb_readonly",
     "GRANT UPDATE (external_user_key) ON enrolldb.program_enrollments_programenrollment"
     " TO enrolldb_app",
@@ -30,9 +31,9 @@ HAND_GRANTS = (
     "REVOKE SELECT ON enrolldb.auth_user FROM enrolldb_readonly",
 )
 EXPECTED_FUNCTIONS = [
-    "enrolldb.attach_course_enrollments(integer[])",
     "enrolldb.retire_user(integer)",
     "enrolldb.retired_external_key(integer,text)",
+    "enrolldb_internal.attach_course_enrollments(integer[])",
 ]
 EXPECTED_PRIVILEGES = [
     "schema enrolldb",

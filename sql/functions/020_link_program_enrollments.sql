@@ -74,7 +74,7 @@ BEGIN
     -- Under REPEATABLE READ or SERIALIZABLE only: the call's key locks first, so that a
     -- snapshot older than a concurrent write of one of the keys gets 40001 instead of a link
     -- that misses that write (016_key_lock_guards.sql). Nothing under READ COMMITTED.
-    PERFORM enrolldb.lock_program_keys_for_snapshot(p_program_uuid, p_external_user_keys);
+    PERFORM enrolldb_internal.lock_program_keys_for_snapshot(p_program_uuid, p_external_user_keys);
 
     -- Rules 1-3, which need no lock: the key's shape, duplicates in the call, the user.
     SELECT
@@ -193,7 +193,7 @@ BEGIN
 
     SELECT pg_catalog.array_agg(f.unit), pg_catalog.array_agg(f.error)
     INTO v_failed_ords, v_failed_errors
-    FROM enrolldb.link_locked(
+    FROM enrolldb_internal.link_locked(
         COALESCE(v_unit_ords, '{}'), COALESCE(v_unit_pe_ids, '{}'), COALESCE(v_unit_user_ids, '{}')
     ) AS f;
 

@@ -61,7 +61,7 @@ BEGIN
     -- committed before this point is seen by every statement below (READ COMMITTED takes a
     -- snapshot per statement), and one that comes later waits for this transaction and then
     -- sees the identity recorded here.
-    PERFORM enrolldb.lock_learner_key_rows(p_organization_key, ARRAY[pg_catalog.lower(v_key)]);
+    PERFORM enrolldb_internal.lock_learner_key_rows(p_organization_key, ARRAY[pg_catalog.lower(v_key)]);
 
     -- Record (or move) the identity learned at this sign-in.
     INSERT INTO enrolldb.program_enrollments_learneridentity AS li (
