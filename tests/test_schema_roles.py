@@ -54,9 +54,8 @@ API_FUNCTIONS = {
 #: Internal functions: only the SECURITY DEFINER API functions (same owner) may call them. Those
 #: of linking live in schema enrolldb_internal (no USAGE for any role: refused at the schema).
 INTERNAL_CALLS = {
-    "enrolldb_internal.link_locked(integer[],integer[],integer[])": (
-        "SELECT * FROM enrolldb_internal.link_locked('{}'::integer[], '{}'::integer[], "
-        "'{}'::integer[])"
+    "enrolldb_internal.link_locked(enrolldb_internal.link_unit[])": (
+        "SELECT * FROM enrolldb_internal.link_locked('{}'::enrolldb_internal.link_unit[])"
     ),
     "enrolldb_internal.unlink_locked(integer[])": (
         "SELECT enrolldb_internal.unlink_locked('{}'::integer[])"

@@ -1,9 +1,11 @@
--- Internal building blocks of linking, shared by link_program_enrollments, matriculate_learner,
--- unlink_program_enrollment and the registrar writes. Not granted to any role: only the
--- SECURITY DEFINER API functions (same owner) call them.
+-- Locks of linking, and the conventions every linking file (011-050) follows. The internals
+-- of linking live in schema enrolldb_internal (migration 0011), shared by
+-- link_program_enrollments, matriculate_learner, unlink_program_enrollment, retire_user and
+-- the registrar writes. Never granted: only the SECURITY DEFINER API functions (same owner)
+-- call them.
 --
--- Lock order, everywhere: program enrollments (by id) -> users (auth_user rows FOR NO KEY
--- UPDATE, by id) -> program course enrollments (by id) -> course enrollments (by id).
+-- Lock order: docs/design.md, Locks, the one statement of it (learner keys, program
+-- enrollments, users, program course enrollments, course enrollments; each kind by id).
 --
 -- Plans that do not depend on row estimates (docs/reference.md, Qualities: linear whatever the
 -- statistics say).
@@ -56,3 +58,84 @@ $$;
 COMMENT ON FUNCTION enrolldb_internal.lock_users(integer[]) IS
 'Internal: locks the users'' auth_user rows FOR NO KEY UPDATE, in ascending id order.';
 
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.lock_link_rows(
+    p_units enrolldb_internal.link_unit[],
+    p_old_user_ids integer[]
+)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = auto
+SET jit = off
+AS $$
+DECLARE
+    v_ids integer[];
+BEGIN
+    -- The rest of the lock order after the program enrollments (the caller's): the target
+    -- and old users, the program course enrollments, then the course enrollments the rows
+    -- point at now and the target users' ones for the same courses, each kind in id order,
+    -- collected first and locked one probe each.
+    PERFORM enrolldb_internal.lock_users(
+        ARRAY(SELECT u.user_id FROM unnest(p_units) AS u) || p_old_user_ids
+    );
+
+    SELECT pg_catalog.array_agg(r.id ORDER BY r.id)
+    INTO v_ids
+    FROM unnest(p_units) AS u
+    CROSS JOIN LATERAL (
+        SELECT pce.id
+        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        WHERE pce.program_enrollment_id = u.program_enrollment_id
+        OFFSET 0
+    ) AS r;
+
+    PERFORM 1
+    FROM unnest(v_ids) AS t (id)
+    CROSS JOIN LATERAL (
+        SELECT pce.id
+        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        WHERE pce.id = t.id
+        OFFSET 0
+        FOR UPDATE OF pce
+    ) AS locked;
+
+    SELECT pg_catalog.array_agg(DISTINCT c.id ORDER BY c.id)
+    INTO v_ids
+    FROM unnest(p_units) AS u
+    CROSS JOIN LATERAL (
+        SELECT pce.course_enrollment_id, pce.course_key
+        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+        WHERE pce.program_enrollment_id = u.program_enrollment_id
+        OFFSET 0
+    ) AS x
+    LEFT JOIN LATERAL (
+        SELECT target.id
+        FROM (
+            SELECT ce.id, ce.course_id
+            FROM enrolldb.student_courseenrollment AS ce
+            WHERE ce.user_id = u.user_id
+            OFFSET 0
+        ) AS target
+        WHERE target.course_id = x.course_key
+    ) AS tgt ON TRUE
+    CROSS JOIN LATERAL unnest(ARRAY[x.course_enrollment_id, tgt.id]) AS c (id)
+    WHERE c.id IS NOT NULL;
+
+    PERFORM 1
+    FROM unnest(v_ids) AS t (id)
+    CROSS JOIN LATERAL (
+        SELECT ce.id
+        FROM enrolldb.student_courseenrollment AS ce
+        WHERE ce.id = t.id
+        OFFSET 0
+        FOR UPDATE OF ce
+    ) AS locked;
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_internal.lock_link_rows(enrolldb_internal.link_unit[], integer[]) IS
+'Internal: for link_locked, whose caller holds the program enrollments'' locks: locks the '
+'target and old users (lock_users), the enrollments'' program course enrollments and the '
+'course enrollments they or the target users hold for those courses, in the lock order.';

@@ -2,7 +2,9 @@
 -- get their course enrollments (attach), an unlinked one's give them back (detach). Lock
 -- order and plan shapes: 011_locks.sql.
 
-CREATE OR REPLACE FUNCTION enrolldb_internal.detach_course_enrollments(p_program_enrollment_ids integer[])
+CREATE OR REPLACE FUNCTION enrolldb_internal.detach_course_enrollments(
+    p_program_enrollment_ids integer[]
+)
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
@@ -91,7 +93,104 @@ COMMENT ON FUNCTION enrolldb_internal.detach_course_enrollments(integer[]) IS
 'the pointers become NULL. A relink calls this and then moves user_id straight to the new '
 'user, never through NULL.';
 
-CREATE OR REPLACE FUNCTION enrolldb_internal.attach_course_enrollments(
+CREATE OR REPLACE FUNCTION enrolldb_internal.course_enrollment_needs(
+    p_program_course_enrollment_ids integer[]
+)
+RETURNS enrolldb_internal.course_enrollment_need[]
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = auto
+SET jit = off
+AS $$
+BEGIN
+    -- Each (user, course) of the realized rows, with its course enrollment if any: one index
+    -- probe each, in (user, course) order.
+    RETURN ARRAY(
+        SELECT
+            ROW(
+                n.user_id, n.course_key, n.any_active, c.id
+            )::enrolldb_internal.course_enrollment_need
+        FROM (
+            SELECT
+                u.user_id,
+                r.course_key,
+                pg_catalog.bool_or(r.status = 'active') AS any_active
+            FROM unnest(p_program_course_enrollment_ids) AS t (id)
+            CROSS JOIN LATERAL (
+                SELECT pce.program_enrollment_id, pce.course_key::text AS course_key, pce.status
+                FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+                WHERE pce.id = t.id
+                OFFSET 0
+            ) AS r
+            CROSS JOIN LATERAL (
+                SELECT pe.user_id
+                FROM enrolldb.program_enrollments_programenrollment AS pe
+                WHERE pe.id = r.program_enrollment_id
+                OFFSET 0
+            ) AS u
+            WHERE u.user_id IS NOT NULL
+            GROUP BY u.user_id, r.course_key
+        ) AS n
+        LEFT JOIN LATERAL (
+            SELECT ce.id
+            FROM (
+                SELECT x.id, x.course_id
+                FROM enrolldb.student_courseenrollment AS x
+                WHERE x.user_id = n.user_id
+                OFFSET 0
+            ) AS ce
+            WHERE ce.course_id = n.course_key
+        ) AS c ON TRUE
+        ORDER BY n.user_id, n.course_key
+    );
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_internal.course_enrollment_needs(integer[]) IS
+'Internal, attach step 1: each (user, course) the realized program course enrollments need a '
+'course enrollment for, whether any of them is active, and the course enrollment that exists.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.ensure_course_enrollments(
+    p_needs enrolldb_internal.course_enrollment_need[]
+)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = auto
+SET jit = off
+AS $$
+BEGIN
+    -- A missing course enrollment is created in 'masters': active when an active row needs it,
+    -- inactive when only inactive rows point at it.
+    INSERT INTO enrolldb.student_courseenrollment (user_id, course_id, mode, is_active)
+    SELECT n.user_id, n.course_key, 'masters', n.any_active
+    FROM unnest(p_needs) AS n
+    WHERE n.course_enrollment_id IS NULL
+    ORDER BY n.user_id, n.course_key
+    ON CONFLICT ON CONSTRAINT courseenrollment_user_course_uq DO NOTHING;
+
+    -- An active row reactivates an inactive enrollment as 'masters' and converts an active audit
+    -- or honor one; any other active mode (verified, ...) is left as it is. Inactive rows never
+    -- change a course enrollment.
+    UPDATE enrolldb.student_courseenrollment AS ce
+    SET is_active = TRUE, mode = 'masters'
+    FROM unnest(p_needs) AS n
+    WHERE
+        n.any_active
+        AND ce.id = n.course_enrollment_id
+        AND (NOT ce.is_active OR ce.mode IN ('audit', 'honor'));
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_internal.ensure_course_enrollments(
+    enrolldb_internal.course_enrollment_need[]
+) IS
+'Internal, attach step 2: creates the missing course enrollments (masters; active when an active '
+'row needs it), reactivates or converts (audit, honor) those that active rows need.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.point_program_course_enrollments(
     p_program_course_enrollment_ids integer[]
 )
 RETURNS void
@@ -102,92 +201,14 @@ SET plan_cache_mode = auto
 SET jit = off
 AS $$
 DECLARE
-    v_user_ids integer[];
-    v_course_keys text[];
-    v_any_active boolean[];
-    v_ce_ids integer[];
     v_pce_ids integer[];
-    v_pce_ce_ids integer[];
-    v_role_ids integer[];
-    v_role_user_ids integer[];
-    v_role_orgs text[];
-    v_role_course_keys text[];
-    v_roles text[];
+    v_ce_ids integer[];
 BEGIN
-    -- The caller holds the locks and has checked that no active row here would take a course
-    -- enrollment that another active program course enrollment already uses.
-    SELECT
-        pg_catalog.array_agg(n.user_id ORDER BY n.user_id, n.course_key),
-        pg_catalog.array_agg(n.course_key ORDER BY n.user_id, n.course_key),
-        pg_catalog.array_agg(n.any_active ORDER BY n.user_id, n.course_key)
-    INTO v_user_ids, v_course_keys, v_any_active
-    FROM (
-        SELECT
-            u.user_id,
-            r.course_key,
-            pg_catalog.bool_or(r.status = 'active') AS any_active
-        FROM unnest(p_program_course_enrollment_ids) AS t (id)
-        CROSS JOIN LATERAL (
-            SELECT pce.program_enrollment_id, pce.course_key::text AS course_key, pce.status
-            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-            WHERE pce.id = t.id
-            OFFSET 0
-        ) AS r
-        CROSS JOIN LATERAL (
-            SELECT pe.user_id
-            FROM enrolldb.program_enrollments_programenrollment AS pe
-            WHERE pe.id = r.program_enrollment_id
-            OFFSET 0
-        ) AS u
-        WHERE u.user_id IS NOT NULL
-        GROUP BY u.user_id, r.course_key
-    ) AS n;
-
-    IF v_user_ids IS NULL THEN
-        RETURN;
-    END IF;
-
-    -- Each (user, course) with its course enrollment, if any: one index probe each.
-    SELECT pg_catalog.array_agg(c.id ORDER BY n.ord)
-    INTO v_ce_ids
-    FROM unnest(v_user_ids, v_course_keys) WITH ORDINALITY AS n (user_id, course_key, ord)
-    LEFT JOIN LATERAL (
-        SELECT ce.id
-        FROM (
-            SELECT x.id, x.course_id
-            FROM enrolldb.student_courseenrollment AS x
-            WHERE x.user_id = n.user_id
-            OFFSET 0
-        ) AS ce
-        WHERE ce.course_id = n.course_key
-    ) AS c ON TRUE;
-
-    -- A missing course enrollment is created in 'masters': active when an active row needs it,
-    -- inactive when only inactive rows point at it.
-    INSERT INTO enrolldb.student_courseenrollment (user_id, course_id, mode, is_active)
-    SELECT n.user_id, n.course_key, 'masters', n.any_active
-    FROM unnest(v_user_ids, v_course_keys, v_any_active, v_ce_ids)
-        AS n (user_id, course_key, any_active, ce_id)
-    WHERE n.ce_id IS NULL
-    ORDER BY n.user_id, n.course_key
-    ON CONFLICT ON CONSTRAINT courseenrollment_user_course_uq DO NOTHING;
-
-    -- An active row reactivates an inactive enrollment as 'masters' and converts an active audit
-    -- or honor one; any other active mode (verified, ...) is left as it is. Inactive rows never
-    -- change a course enrollment.
-    UPDATE enrolldb.student_courseenrollment AS ce
-    SET is_active = TRUE, mode = 'masters'
-    FROM unnest(v_ce_ids, v_any_active) AS n (ce_id, any_active)
-    WHERE
-        n.any_active
-        AND ce.id = n.ce_id
-        AND (NOT ce.is_active OR ce.mode IN ('audit', 'honor'));
-
-    -- Each row's course enrollment (the one found above or the one just created).
+    -- Each row's course enrollment (the one found or the one just created).
     SELECT
         pg_catalog.array_agg(t.id ORDER BY t.id),
         pg_catalog.array_agg(c.id ORDER BY t.id)
-    INTO v_pce_ids, v_pce_ce_ids
+    INTO v_pce_ids, v_ce_ids
     FROM unnest(p_program_course_enrollment_ids) AS t (id)
     CROSS JOIN LATERAL (
         SELECT pce.program_enrollment_id, pce.course_key, pce.course_enrollment_id
@@ -211,63 +232,105 @@ BEGIN
 
     UPDATE enrolldb.program_enrollments_programcourseenrollment AS pce
     SET course_enrollment_id = n.ce_id
-    FROM unnest(v_pce_ids, v_pce_ce_ids) AS n (id, ce_id)
+    FROM unnest(v_pce_ids, v_ce_ids) AS n (id, ce_id)
     WHERE pce.id = n.id;
+END;
+$$;
 
+COMMENT ON FUNCTION enrolldb_internal.point_program_course_enrollments(integer[]) IS
+'Internal, attach step 3: sets each realized program course enrollment''s '
+'course_enrollment_id to its user''s course enrollment for the course.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.fulfil_role_assignments(
+    p_program_course_enrollment_ids integer[]
+)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = auto
+SET jit = off
+AS $$
+DECLARE
+    v_grants enrolldb_internal.role_grant[];
+BEGIN
     -- Pending role assignments of active rows of active users become course access roles.
-    SELECT
-        pg_catalog.array_agg(a.id),
-        pg_catalog.array_agg(pe.user_id),
-        pg_catalog.array_agg(co.org),
-        pg_catalog.array_agg(pce.course_key),
-        pg_catalog.array_agg(a.role)
-    INTO v_role_ids, v_role_user_ids, v_role_orgs, v_role_course_keys, v_roles
-    FROM unnest(p_program_course_enrollment_ids) AS t (id)
-    CROSS JOIN LATERAL (
-        SELECT a.id, a.role::text AS role
-        FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
-        WHERE a.enrollment_id = t.id
-        OFFSET 0
-    ) AS a
-    CROSS JOIN LATERAL (
-        SELECT pce.program_enrollment_id, pce.course_key::text AS course_key, pce.status
-        FROM enrolldb.program_enrollments_programcourseenrollment AS pce
-        WHERE pce.id = t.id
-        OFFSET 0
-    ) AS pce
-    CROSS JOIN LATERAL (
-        SELECT pe.user_id
-        FROM enrolldb.program_enrollments_programenrollment AS pe
-        WHERE pe.id = pce.program_enrollment_id
-        OFFSET 0
-    ) AS pe
-    CROSS JOIN LATERAL (
-        SELECT u.is_active FROM enrolldb.auth_user AS u WHERE u.id = pe.user_id OFFSET 0
-    ) AS u
-    CROSS JOIN LATERAL (
-        SELECT co.org::text AS org
-        FROM enrolldb.course_overviews_courseoverview AS co
-        WHERE co.id = pce.course_key
-        OFFSET 0
-    ) AS co
-    WHERE pce.status = 'active' AND u.is_active;
+    v_grants := ARRAY(
+        SELECT ROW(a.id, pe.user_id, co.org, pce.course_key, a.role)::enrolldb_internal.role_grant
+        FROM unnest(p_program_course_enrollment_ids) AS t (id)
+        CROSS JOIN LATERAL (
+            SELECT a.id, a.role::text AS role
+            FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
+            WHERE a.enrollment_id = t.id
+            OFFSET 0
+        ) AS a
+        CROSS JOIN LATERAL (
+            SELECT pce.program_enrollment_id, pce.course_key::text AS course_key, pce.status
+            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            WHERE pce.id = t.id
+            OFFSET 0
+        ) AS pce
+        CROSS JOIN LATERAL (
+            SELECT pe.user_id
+            FROM enrolldb.program_enrollments_programenrollment AS pe
+            WHERE pe.id = pce.program_enrollment_id
+            OFFSET 0
+        ) AS pe
+        CROSS JOIN LATERAL (
+            SELECT u.is_active FROM enrolldb.auth_user AS u WHERE u.id = pe.user_id OFFSET 0
+        ) AS u
+        CROSS JOIN LATERAL (
+            SELECT co.org::text AS org
+            FROM enrolldb.course_overviews_courseoverview AS co
+            WHERE co.id = pce.course_key
+            OFFSET 0
+        ) AS co
+        WHERE pce.status = 'active' AND u.is_active
+    );
 
-    IF v_role_ids IS NOT NULL THEN
+    IF pg_catalog.cardinality(v_grants) > 0 THEN
         INSERT INTO enrolldb.student_courseaccessrole (user_id, org, course_id, role)
         SELECT DISTINCT r.user_id, r.org, r.course_key, r.role
-        FROM unnest(v_role_user_ids, v_role_orgs, v_role_course_keys, v_roles)
-            AS r (user_id, org, course_key, role)
+        FROM unnest(v_grants) AS r
         ON CONFLICT ON CONSTRAINT courseaccessrole_user_org_course_role_uq DO NOTHING;
 
         DELETE FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
-        WHERE a.id = ANY(v_role_ids);
+        WHERE a.id = ANY(ARRAY(SELECT r.assignment_id FROM unnest(v_grants) AS r));
     END IF;
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_internal.fulfil_role_assignments(integer[]) IS
+'Internal, attach step 4: the pending role assignments of the active rows of active users '
+'become course access roles (existing ones kept) and are deleted.';
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.attach_course_enrollments(
+    p_program_course_enrollment_ids integer[]
+)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, enrolldb, pg_temp
+SET plan_cache_mode = auto
+SET jit = off
+AS $$
+DECLARE
+    v_needs enrolldb_internal.course_enrollment_need[];
+BEGIN
+    -- The caller holds the locks and has checked that no active row here would take a course
+    -- enrollment that another active program course enrollment already uses.
+    v_needs := enrolldb_internal.course_enrollment_needs(p_program_course_enrollment_ids);
+    IF pg_catalog.cardinality(v_needs) = 0 THEN
+        RETURN;
+    END IF;
+    PERFORM enrolldb_internal.ensure_course_enrollments(v_needs);
+    PERFORM enrolldb_internal.point_program_course_enrollments(p_program_course_enrollment_ids);
+    PERFORM enrolldb_internal.fulfil_role_assignments(p_program_course_enrollment_ids);
 END;
 $$;
 
 COMMENT ON FUNCTION enrolldb_internal.attach_course_enrollments(integer[]) IS
 'Internal: gives realized program course enrollments their course enrollment by the rules of '
-'docs/reference.md, link_program_enrollments (active rows create, reactivate or convert to '
-'masters; inactive rows only point) and '
-'fulfils pending roles of active rows of active users.';
-
+'docs/reference.md, Linking one enrollment (active rows create, reactivate or convert to '
+'masters; inactive rows only point) and fulfils pending roles of active rows of active users. '
+'Called by link_locked and the registrar writes.';

@@ -3,7 +3,10 @@
 -- docs/design.md). Rows of enrolldb.learner_key_lock (migration 0007), which only the owner
 -- can read or lock: no other role can hold a lock that these wait on.
 
-CREATE OR REPLACE FUNCTION enrolldb_internal.learner_key_lock_id(p_organization_key text, p_lower_key text)
+CREATE OR REPLACE FUNCTION enrolldb_internal.learner_key_lock_id(
+    p_organization_key text,
+    p_lower_key text
+)
 RETURNS bigint
 LANGUAGE sql
 IMMUTABLE
@@ -53,4 +56,3 @@ COMMENT ON FUNCTION enrolldb_internal.lock_learner_key_rows(text, text[]) IS
 'Internal: locks the learner_key_lock rows of an organization''s learner keys (lowered, as '
 'comparable_external_key gives them; NULLs ignored), creating missing ones, in ascending '
 'lock_id. Taken before any other lock by registrar writes and SSO sign-ins.';
-

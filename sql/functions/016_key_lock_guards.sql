@@ -75,4 +75,3 @@ COMMENT ON FUNCTION enrolldb_internal.lock_program_keys_for_snapshot(uuid, text[
 'given keys for the program''s organization, so that a snapshot older than another writer''s '
 'commit of one of those keys gets 40001 rather than a stale result; under READ COMMITTED does '
 'nothing. Called first by link_program_enrollments and unlink_program_enrollment.';
-
