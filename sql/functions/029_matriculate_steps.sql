@@ -6,9 +6,11 @@
 CREATE OR REPLACE FUNCTION enrolldb_internal.check_matriculate_arguments(
     p_user_id integer,
     p_organization_key text,
-    p_external_user_key text
+    p_external_user_key text,
+    OUT o_key text,
+    OUT o_username text,
+    OUT o_user_active boolean
 )
-RETURNS void
 LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, enrolldb, pg_temp
@@ -30,12 +32,15 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- A valid key: its canonical form may be stored (the key helpers' one rule).
-    IF NOT enrolldb.is_canonical_external_key(enrolldb.canonical_external_key(p_external_user_key))
-        THEN
+    o_key := enrolldb.canonical_external_key(p_external_user_key);
+    IF NOT enrolldb.is_canonical_external_key(o_key) THEN
         RAISE EXCEPTION '%', enrolldb_internal.invalid_key_message(p_external_user_key)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NOT EXISTS (SELECT FROM enrolldb.auth_user AS u WHERE u.id = p_user_id) THEN
+    SELECT u.username, u.is_active INTO o_username, o_user_active
+    FROM enrolldb.auth_user AS u
+    WHERE u.id = p_user_id;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'matriculate_learner: no user with id=% exists', p_user_id
             USING ERRCODE = 'foreign_key_violation',
             CONSTRAINT = 'learneridentity_user_fk',
@@ -48,7 +53,8 @@ $$;
 COMMENT ON FUNCTION enrolldb_internal.check_matriculate_arguments(integer, text, text) IS
 'Internal: raises the errors of a matriculate_learner call that cannot be served: a NULL '
 'argument (22004), an organization key over 255 characters or empty, an invalid external user '
-'key (22023), an unknown user (23503).';
+'key (22023), an unknown user (23503). Returns the canonical key and the user''s username and '
+'is_active.';
 
 CREATE OR REPLACE FUNCTION enrolldb_internal.lock_waiting_enrollments(
     p_user_id integer,
@@ -114,6 +120,7 @@ COMMENT ON FUNCTION enrolldb_internal.lock_waiting_enrollments(integer, text, te
 
 CREATE OR REPLACE FUNCTION enrolldb_internal.matriculate_failures(
     p_user_id integer,
+    p_username text,
     p_program_enrollment_ids integer[]
 )
 RETURNS TABLE (program_enrollment_id integer, message text)
@@ -122,8 +129,6 @@ STABLE
 SET search_path = pg_catalog, enrolldb, pg_temp
 AS $$
 #variable_conflict use_column
-DECLARE
-    v_username text := (SELECT u.username FROM enrolldb.auth_user AS u WHERE u.id = p_user_id);
 BEGIN
     -- Each enrollment its own unit (it succeeds or fails alone). This equals linking them one
     -- by one in id order: they are all waiting (no relink, nothing is taken from anyone), they
@@ -143,7 +148,7 @@ BEGIN
             ''::text AS course_key,
             0 AS phase,
             enrolldb_internal.user_has_program_enrollment_message(
-                v_username, q.id, pe.program_uuid, pe.curriculum_uuid
+                p_username, q.id, pe.program_uuid, pe.curriculum_uuid
             ) AS message
         FROM enrolldb.program_enrollments_programenrollment AS pe
         INNER JOIN enrolldb.program_enrollments_programenrollment AS q
@@ -170,7 +175,7 @@ BEGIN
             pce.program_enrollment_id,
             pce.course_key::text,
             2,
-            enrolldb_internal.course_conflict_message(v_username, pce.course_key, ype.program_uuid)
+            enrolldb_internal.course_conflict_message(p_username, pce.course_key, ype.program_uuid)
         FROM enrolldb.program_enrollments_programcourseenrollment AS pce
         INNER JOIN enrolldb.student_courseenrollment AS ce
             ON ce.user_id = p_user_id AND pce.course_key = ce.course_id
@@ -187,12 +192,13 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION enrolldb_internal.matriculate_failures(integer, integer[]) IS
+COMMENT ON FUNCTION enrolldb_internal.matriculate_failures(integer, text, integer[]) IS
 'Internal: the waiting enrollments (locked) that linking to the user would fail, each with its '
 'first message, as link planning gives them for one user.';
 
 CREATE OR REPLACE FUNCTION enrolldb_internal.matriculate_write(
     p_user_id integer,
+    p_user_active boolean,
     p_program_enrollment_ids integer[]
 )
 RETURNS void
@@ -200,10 +206,6 @@ LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, enrolldb, pg_temp
 AS $$
-DECLARE
-    v_user_active boolean := (
-        SELECT u.is_active FROM enrolldb.auth_user AS u WHERE u.id = p_user_id
-    );
 BEGIN
     IF pg_catalog.cardinality(p_program_enrollment_ids) = 0 THEN
         RETURN;
@@ -257,7 +259,7 @@ BEGIN
 
     -- Pending role assignments of active rows become course access roles when the user is
     -- active, and are then deleted.
-    IF v_user_active THEN
+    IF p_user_active THEN
         WITH granted AS (
             DELETE FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
             USING enrolldb.program_enrollments_programcourseenrollment AS pce
@@ -277,6 +279,6 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION enrolldb_internal.matriculate_write(integer, integer[]) IS
+COMMENT ON FUNCTION enrolldb_internal.matriculate_write(integer, boolean, integer[]) IS
 'Internal: links the locked waiting enrollments planned to succeed to the user, with their '
 'course enrollments and roles by the rules of linking, in statements shaped for one user.';

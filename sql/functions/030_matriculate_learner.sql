@@ -20,22 +20,26 @@ DECLARE
         'enrolldb.history_change_reason', 'matriculate_learner', TRUE
     );
     v_key text;
+    v_username text;
+    v_user_active boolean;
+    v_low text;
     v_pe_ids integer[];
     v_failed integer[];
     v_errors text[];
 BEGIN
-    PERFORM enrolldb_internal.check_matriculate_arguments(
+    SELECT a.o_key, a.o_username, a.o_user_active INTO v_key, v_username, v_user_active
+    FROM enrolldb_internal.check_matriculate_arguments(
         p_user_id, p_organization_key, p_external_user_key
-    );
-    v_key := enrolldb.canonical_external_key(p_external_user_key);
+    ) AS a;
+    -- The key's comparable form: lower() of the canonical key just checked (one
+    -- canonical_external_key call per sign-in; each costs a plan of its own per transaction).
+    v_low := pg_catalog.lower(v_key);
 
     -- The learner key lock first, as every registrar write of the key takes it: a write that
     -- committed before this point is seen by every statement below (READ COMMITTED takes a
     -- snapshot per statement), and one that comes later waits for this transaction and then
     -- sees the identity recorded here.
-    PERFORM enrolldb_internal.lock_learner_key_rows(
-        p_organization_key, ARRAY[enrolldb.comparable_external_key(v_key)]
-    );
+    PERFORM enrolldb_internal.lock_learner_key_rows(p_organization_key, ARRAY[v_low]);
 
     -- Record (or move) the identity learned at this sign-in.
     INSERT INTO enrolldb.program_enrollments_learneridentity AS li (
@@ -46,18 +50,16 @@ BEGIN
     DO UPDATE SET user_id = excluded.user_id
     WHERE li.user_id <> excluded.user_id;
 
-    v_pe_ids := enrolldb_internal.lock_waiting_enrollments(
-        p_user_id, p_organization_key, enrolldb.comparable_external_key(v_key)
-    );
+    v_pe_ids := enrolldb_internal.lock_waiting_enrollments(p_user_id, p_organization_key, v_low);
     IF v_pe_ids IS NULL THEN
         RETURN;
     END IF;
 
     SELECT pg_catalog.array_agg(f.program_enrollment_id), pg_catalog.array_agg(f.message)
     INTO v_failed, v_errors
-    FROM enrolldb_internal.matriculate_failures(p_user_id, v_pe_ids) AS f;
+    FROM enrolldb_internal.matriculate_failures(p_user_id, v_username, v_pe_ids) AS f;
 
-    PERFORM enrolldb_internal.matriculate_write(p_user_id, ARRAY(
+    PERFORM enrolldb_internal.matriculate_write(p_user_id, v_user_active, ARRAY(
         SELECT t.id FROM unnest(v_pe_ids) AS t (id)
         WHERE t.id <> ALL(COALESCE(v_failed, '{}'))
         ORDER BY t.id
