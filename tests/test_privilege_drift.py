@@ -19,7 +19,8 @@ from pgtypes import Conn
 HAND_GRANTS = (
     "GRANT EXECUTE ON FUNCTION enrolldb_internal.retired_external_key(integer,text) TO PUBLIC",
     "GRANT EXECUTE ON FUNCTION enrolldb.retire_user(integer) TO enrolldb_readonly",
-    "GRANT EXECUTE ON FUNCTION enrolldb.attach_course_enrollments(integer[]) TO enrolldb_app",
+    "GRANT EXECUTE ON FUNCTION enrolldb_internal.attach_course_enrollments(integer[])"
+    " TO enrolldb_app",
     "GRANT SELECT ON enrolldb.retirement_salt TO enrolldb_readonly",
     "GRANT UPDATE (external_user_key) ON enrolldb.program_enrollments_programenrollment"
     " TO enrolldb_app",
@@ -27,8 +28,8 @@ HAND_GRANTS = (
     "REVOKE SELECT ON enrolldb.auth_user FROM enrolldb_readonly",
 )
 EXPECTED_FUNCTIONS = [
-    "enrolldb.attach_course_enrollments(integer[])",
     "enrolldb.retire_user(integer)",
+    "enrolldb_internal.attach_course_enrollments(integer[])",
     "enrolldb_internal.retired_external_key(integer,text)",
 ]
 EXPECTED_PRIVILEGES = [

@@ -49,22 +49,26 @@ API_FUNCTIONS = {
     "enrolldb.retire_user(integer)",
 }
 
-#: Internal functions: only the SECURITY DEFINER API functions (same owner) may call them.
+#: Internal functions: only the SECURITY DEFINER API functions (same owner) may call them. Those
+#: of linking live in schema enrolldb_internal (no USAGE for any role: refused at the schema).
 INTERNAL_CALLS = {
-    "enrolldb.link_locked(integer[],integer[],integer[])": (
-        "SELECT enrolldb.link_locked('{}'::integer[], '{}'::integer[], '{}'::integer[])"
+    "enrolldb_internal.link_locked(enrolldb_internal.link_unit[])": (
+        "SELECT * FROM enrolldb_internal.link_locked('{}'::enrolldb_internal.link_unit[])"
     ),
-    "enrolldb.unlink_locked(integer[])": "SELECT enrolldb.unlink_locked('{}'::integer[])",
-    "enrolldb.attach_course_enrollments(integer[])": (
-        "SELECT enrolldb.attach_course_enrollments('{}'::integer[])"
+    "enrolldb_internal.unlink_locked(integer[])": (
+        "SELECT enrolldb_internal.unlink_locked('{}'::integer[])"
     ),
-    "enrolldb.lock_users(integer[])": "SELECT enrolldb.lock_users('{}'::integer[])",
+    "enrolldb_internal.attach_course_enrollments(integer[])": (
+        "SELECT enrolldb_internal.attach_course_enrollments('{}'::integer[])"
+    ),
+    "enrolldb_internal.lock_users(integer[])": (
+        "SELECT enrolldb_internal.lock_users('{}'::integer[])"
+    ),
     "enrolldb_internal.retired_external_key(integer,text)": (
         "SELECT enrolldb_internal.retired_external_key(1, 'k')"
     ),
-    "enrolldb.link_plan_errors(integer[],integer[],integer[],integer[])": (
-        "SELECT * FROM enrolldb.link_plan_errors("
-        "'{}'::integer[], '{}'::integer[], '{}'::integer[], '{}'::integer[])"
+    "enrolldb_internal.lock_learner_key_rows(text,text[])": (
+        "SELECT enrolldb_internal.lock_learner_key_rows('gtx', '{k}'::text[])"
     ),
 }
 
@@ -124,7 +128,7 @@ def functions(db: Conn) -> list[tuple[str, Any, bool, list[str] | None]]:
 def executable_by(db: Conn, role: str) -> set[str]:
     rows = db.execute(
         "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p "
-        "WHERE p.pronamespace = 'enrolldb'::regnamespace "
+        "WHERE p.pronamespace IN ('enrolldb'::regnamespace, 'enrolldb_internal'::regnamespace) "
         "AND pg_catalog.has_function_privilege(%s, p.oid, 'EXECUTE')",
         (role,),
     ).fetchall()
@@ -135,8 +139,8 @@ def granted_to(db: Conn, role: str) -> set[str]:
     """Functions whose ACL grants EXECUTE to ``role`` itself (PUBLIC grants not counted)."""
     rows = db.execute(
         "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p "
-        "WHERE p.pronamespace = 'enrolldb'::regnamespace AND EXISTS ("
-        "  SELECT FROM pg_catalog.aclexplode(p.proacl) AS a "
+        "WHERE p.pronamespace IN ('enrolldb'::regnamespace, 'enrolldb_internal'::regnamespace) "
+        "AND EXISTS (SELECT FROM pg_catalog.aclexplode(p.proacl) AS a "
         "  WHERE a.grantee = %s::regrole AND a.privilege_type = 'EXECUTE')",
         (role,),
     ).fetchall()
@@ -241,10 +245,9 @@ def test_app_executes_the_api_functions(db: Conn, connect: Any) -> None:
 def test_app_cannot_execute_internal_functions(db: Conn, connect: Any, signature: str) -> None:
     conn: Conn = connect(role=APP)
     exc = refused(conn, errors.InsufficientPrivilege, None, INTERNAL_CALLS[signature])
-    # An internal function (schema enrolldb_internal) is refused at its schema already.
-    assert "permission denied for function" in str(exc) or (
-        "permission denied for schema enrolldb_internal" in str(exc)
-    )
+    schema = signature.split(".", 1)[0]
+    expected = "function" if schema == "enrolldb" else f"schema {schema}"
+    assert f"permission denied for {expected}" in str(exc)
     assert signature not in executable_by(db, APP)
 
 
@@ -280,7 +283,8 @@ def public_execute(db: Conn) -> dict[str, str]:
         "SELECT p.oid::regprocedure::text, "
         "CASE WHEN p.proacl IS NULL THEN 'proacl NULL (default PUBLIC EXECUTE)' "
         "ELSE 'explicit PUBLIC grant' END "
-        "FROM pg_catalog.pg_proc AS p WHERE p.pronamespace = 'enrolldb'::regnamespace "
+        "FROM pg_catalog.pg_proc AS p "
+        "WHERE p.pronamespace IN ('enrolldb'::regnamespace, 'enrolldb_internal'::regnamespace) "
         "AND (p.proacl IS NULL OR EXISTS ("
         "  SELECT FROM pg_catalog.aclexplode(p.proacl) AS a "
         "  WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')) "
@@ -356,7 +360,7 @@ def test_every_table_and_function_has_a_comment(db: Conn) -> None:
         "AND pg_catalog.obj_description(c.oid, 'pg_class') IS NULL "
         "UNION ALL "
         "SELECT 'function ' || p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p "
-        "WHERE p.pronamespace = 'enrolldb'::regnamespace "
+        "WHERE p.pronamespace IN ('enrolldb'::regnamespace, 'enrolldb_internal'::regnamespace) "
         "AND pg_catalog.obj_description(p.oid, 'pg_proc') IS NULL "
         "UNION ALL "
         "SELECT 'schema enrolldb' "

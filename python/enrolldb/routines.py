@@ -157,9 +157,16 @@ def resolve(conn: psycopg.Connection[Any], declared: Sequence[Declared]) -> Expe
     type_texts = sorted({t for d in declared for t in d.arg_types})
     canonical: dict[str, str | None] = {}
     if type_texts:
+        # A type in a schema this role may not use (enrolldb_internal, for a reader) stays
+        # unresolved (its routines' names are then protected): to_regtype would raise.
         rows = conn.execute(
-            "SELECT t, pg_catalog.format_type(pg_catalog.to_regtype(t), NULL)"
-            " FROM pg_catalog.unnest(%s::text[]) AS t",
+            "SELECT t.t, CASE WHEN n.oid IS NULL"
+            " OR pg_catalog.has_schema_privilege(n.oid, 'USAGE')"
+            " THEN pg_catalog.format_type(pg_catalog.to_regtype(t.t), NULL) END"
+            " FROM pg_catalog.unnest(%s::text[]) AS t (t)"
+            " LEFT JOIN pg_catalog.pg_namespace AS n"
+            " ON pg_catalog.strpos(t.t, '.') > 0"
+            " AND n.nspname = pg_catalog.split_part(t.t, '.', 1)",
             (type_texts,),
         ).fetchall()
         canonical = {str(t): (None if c is None else str(c)) for t, c in rows}

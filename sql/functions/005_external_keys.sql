@@ -1,22 +1,26 @@
 -- How every API function compares external user keys.
 
+-- Why no SET clause and not STRICT, unlike other functions: a SQL function is inlined into
+-- the calling statement only without them (and without a sub-select), as the key helpers of
+-- migrations 0001 and 0008 are. Inlined it costs the few canonical_external_key calls it
+-- makes; called (with its SET clause it was) it cost about 20 times one such call, once per
+-- element of a link. Every name in it is schema-qualified, so no search_path can change it;
+-- a NULL key still gives NULL.
 CREATE OR REPLACE FUNCTION enrolldb.comparable_external_key(p_key text)
 RETURNS text
 LANGUAGE sql
 IMMUTABLE
-STRICT
 PARALLEL SAFE
-SET search_path = pg_catalog, enrolldb, pg_temp
-RETURN (
-    SELECT CASE WHEN pg_catalog.char_length(c.k) BETWEEN 1 AND 255 THEN pg_catalog.lower(c.k) END
-    FROM (SELECT enrolldb.canonical_external_key(p_key) AS k) AS c
-);
+RETURN CASE
+    WHEN enrolldb.is_canonical_external_key(enrolldb.canonical_external_key(p_key))
+        THEN pg_catalog.lower(enrolldb.canonical_external_key(p_key))
+END;
 
 COMMENT ON FUNCTION enrolldb.comparable_external_key(text) IS
 'The form in which keys are compared (as the stored keys are, docs/reference.md, Schema): '
-'lower() of the canonical '
-'key; NULL when the key is not valid (empty after trimming or longer than 255 characters). Two '
-'keys are the same learner''s key when their comparable forms are equal.';
+'lower() of the canonical key; NULL when the key is not valid (its canonical form is not '
+'is_canonical_external_key: empty after trimming or longer than 255 characters). Two keys are '
+'the same learner''s key when their comparable forms are equal.';
 
 REVOKE ALL ON FUNCTION enrolldb.comparable_external_key(text) FROM public;
 GRANT EXECUTE ON FUNCTION enrolldb.comparable_external_key(text) TO enrolldb_app, enrolldb_readonly;

@@ -2,9 +2,12 @@
 -- first by every registrar write and SSO sign-in (the global lock order starts here; see
 -- docs/design.md). Rows of enrolldb.learner_key_lock (migration 0007), which only the owner
 -- can read or lock: no other role can hold a lock that these wait on.
-
 -- lock order: docs/design.md#lock-order
-CREATE OR REPLACE FUNCTION enrolldb.learner_key_lock_id(p_organization_key text, p_lower_key text)
+
+CREATE OR REPLACE FUNCTION enrolldb_internal.learner_key_lock_id(
+    p_organization_key text,
+    p_lower_key text
+)
 RETURNS bigint
 LANGUAGE sql
 IMMUTABLE
@@ -18,12 +21,12 @@ RETURN pg_catalog.hashtextextended(
     48203
 );
 
-COMMENT ON FUNCTION enrolldb.learner_key_lock_id(text, text) IS
+COMMENT ON FUNCTION enrolldb_internal.learner_key_lock_id(text, text) IS
 'Internal: the learner_key_lock row of an organization''s learner key (the key as '
 'comparable_external_key gives it): a 64-bit hash, stable across PostgreSQL versions '
 '(hashtextextended is what hash partitioning relies on).';
 
-CREATE OR REPLACE FUNCTION enrolldb.lock_learner_key_rows(
+CREATE OR REPLACE FUNCTION enrolldb_internal.lock_learner_key_rows(
     p_organization_key text,
     p_lower_keys text[]
 )
@@ -42,7 +45,7 @@ BEGIN
     -- that holder's sign-in or enrollment (an update is HOT: lock_id keeps its value).
     -- The plan does not depend on estimates: sort of the input, one index probe per key.
     INSERT INTO enrolldb.learner_key_lock AS l (lock_id)
-    SELECT DISTINCT enrolldb.learner_key_lock_id(p_organization_key, t.low) AS lock_id
+    SELECT DISTINCT enrolldb_internal.learner_key_lock_id(p_organization_key, t.low) AS lock_id
     FROM unnest(p_lower_keys) AS t (low)
     WHERE t.low IS NOT NULL
     ORDER BY lock_id
@@ -50,10 +53,7 @@ BEGIN
 END;
 $$;
 
-COMMENT ON FUNCTION enrolldb.lock_learner_key_rows(text, text[]) IS
+COMMENT ON FUNCTION enrolldb_internal.lock_learner_key_rows(text, text[]) IS
 'Internal: locks the learner_key_lock rows of an organization''s learner keys (lowered, as '
 'comparable_external_key gives them; NULLs ignored), creating missing ones, in ascending '
 'lock_id. Taken before any other lock by registrar writes and SSO sign-ins.';
-
-REVOKE ALL ON FUNCTION enrolldb.learner_key_lock_id(text, text) FROM public;
-REVOKE ALL ON FUNCTION enrolldb.lock_learner_key_rows(text, text[]) FROM public;

@@ -2,6 +2,7 @@
 -- docs/reference.md, link_program_enrollments.
 -- jsonb keeps only the last of two equal keys before any function sees them; json keeps
 -- every pair, so a key written twice reaches the array form twice and fails by its rule 2.
+-- A thin wrapper: the checks and the result are the jsonb form's (019_link_requests.sql).
 
 CREATE OR REPLACE FUNCTION enrolldb.link_program_enrollments(
     p_program_uuid uuid,
@@ -22,18 +23,14 @@ AS $$DECLARE
     v_keys text[];
     v_usernames text[];
     v_types text[];
-    v_errors jsonb;
 BEGIN
     IF p_program_uuid IS NULL OR p_external_keys_to_usernames IS NULL THEN
         RAISE EXCEPTION 'link_program_enrollments: no argument may be NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF pg_catalog.json_typeof(p_external_keys_to_usernames) <> 'object' THEN
-        RAISE EXCEPTION 'link_program_enrollments: expected a JSON object '
-            '{external_user_key: username}, got a JSON %',
-            pg_catalog.json_typeof(p_external_keys_to_usernames)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM enrolldb_internal.check_link_object(
+        pg_catalog.json_typeof(p_external_keys_to_usernames), '{}'
+    );
 
     -- Every pair, in the order sent, duplicates included.
     SELECT
@@ -42,25 +39,9 @@ BEGIN
         COALESCE(pg_catalog.array_agg(pg_catalog.json_typeof(e.value) ORDER BY e.n), '{}')
     INTO v_keys, v_usernames, v_types
     FROM pg_catalog.json_each(p_external_keys_to_usernames) WITH ORDINALITY AS e (key, value, n);
-    IF 'null' = ANY(v_types) THEN
-        RAISE EXCEPTION 'link_program_enrollments: the username of an external user key is null'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF EXISTS (SELECT FROM pg_catalog.unnest(v_types) AS t (typ) WHERE t.typ <> 'string') THEN
-        RAISE EXCEPTION 'link_program_enrollments: every username must be a JSON string'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM enrolldb_internal.check_link_object('object', v_types);
 
-    SELECT
-        COALESCE(
-            pg_catalog.jsonb_object_agg(r.external_user_key, r.error)
-            FILTER (WHERE r.error IS NOT NULL),
-            '{}'::jsonb
-        )
-    INTO v_errors
-    FROM enrolldb.link_program_enrollments(p_program_uuid, v_keys, v_usernames) AS r;
-
-    RETURN v_errors;
+    RETURN enrolldb_internal.link_failures_object(p_program_uuid, v_keys, v_usernames);
 END;
 $$;
 

@@ -31,7 +31,7 @@ BEGIN
     FROM enrolldb.program_enrollments_programenrollment AS pe
     WHERE pe.id = p_program_enrollment_id;
     IF v_key IS NOT NULL THEN
-        PERFORM enrolldb.lock_program_keys_for_snapshot(v_program_uuid, ARRAY[v_key]);
+        PERFORM enrolldb_internal.lock_program_keys_for_snapshot(v_program_uuid, ARRAY[v_key]);
     END IF;
 
     SELECT pe.user_id INTO v_user_id
@@ -47,7 +47,7 @@ BEGIN
         RETURN;
     END IF;
 
-    PERFORM enrolldb.lock_users(ARRAY[v_user_id]);
+    PERFORM enrolldb_internal.lock_users(ARRAY[v_user_id]);
     PERFORM 1
     FROM enrolldb.program_enrollments_programcourseenrollment AS pce
     WHERE pce.program_enrollment_id = p_program_enrollment_id
@@ -63,7 +63,7 @@ BEGIN
     ORDER BY ce.id
     FOR UPDATE;
 
-    PERFORM enrolldb.unlink_locked(ARRAY[p_program_enrollment_id]);
+    PERFORM enrolldb_internal.unlink_locked(ARRAY[p_program_enrollment_id]);
 END;
 $$;
 

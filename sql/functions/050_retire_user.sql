@@ -52,9 +52,9 @@ BEGIN
                     WHERE r.program_enrollment_id = pe.id
                 )
         ) AS k
-        WHERE enrolldb.learner_key_lock_id(k.org, k.low) <> ALL(v_locked);
+        WHERE enrolldb_internal.learner_key_lock_id(k.org, k.low) <> ALL(v_locked);
         EXIT WHEN v_orgs IS NULL;
-        v_locked := v_locked || enrolldb.lock_learner_key_pairs(v_orgs, v_lows);
+        v_locked := v_locked || enrolldb_internal.lock_learner_key_pairs(v_orgs, v_lows);
     END LOOP;
 
     SELECT pg_catalog.array_agg(l.id ORDER BY l.id)

@@ -18,7 +18,7 @@ BEGIN
     -- second enrollment for the key nor a second active program course enrollment on an old
     -- snapshot, and a write and an SSO sign-in of the key serialise, so that whichever
     -- commits second sees the first.
-    PERFORM enrolldb.lock_learner_key_rows(p_organization_key, p_lower_keys);
+    PERFORM enrolldb_internal.lock_learner_key_rows(p_organization_key, p_lower_keys);
 
     -- lock order: docs/design.md#lock-order
     -- Then the program's enrollments of those keys, in id order (the global lock order):
@@ -242,7 +242,7 @@ BEGIN
     LEFT JOIN enrolldb.program_enrollments_learneridentity AS li
         ON li.organization_key = v_org AND pg_catalog.lower(li.external_user_key) = e.low;
 
-    PERFORM enrolldb.lock_users(ARRAY(
+    PERFORM enrolldb_internal.lock_users(ARRAY(
         SELECT e.user_id
         FROM unnest(v_user_ids, v_found, v_outcomes, v_statuses) AS e (user_id, found, o, status)
         WHERE NOT e.found AND e.o = e.status

@@ -133,7 +133,7 @@ BEGIN
         LIMIT 1
     ) AS t ON e.o IS NULL;
 
-    PERFORM enrolldb.lock_users(v_user_ids);
+    PERFORM enrolldb_internal.lock_users(v_user_ids);
     PERFORM 1
     FROM enrolldb.program_enrollments_programcourseenrollment AS pce
     WHERE pce.id = ANY(v_pce_ids)
@@ -271,7 +271,7 @@ BEGIN
 
     -- Created and activated rows of realized learners get their course enrollment as linking
     -- gives it (and the pending roles of activated rows are fulfilled).
-    PERFORM enrolldb.attach_course_enrollments(
+    PERFORM enrolldb_internal.attach_course_enrollments(
         COALESCE(v_new_pce_ids, '{}') || COALESCE(v_activated, '{}')
     );
 
