@@ -157,9 +157,15 @@ def resolve(conn: psycopg.Connection[Any], declared: Sequence[Declared]) -> Expe
     type_texts = sorted({t for d in declared for t in d.arg_types})
     canonical: dict[str, str | None] = {}
     if type_texts:
+        # A type of a schema the role may not use (enrolldb_internal, for every role but the
+        # owner) stays unresolved: to_regtype raises instead of returning NULL there.
         rows = conn.execute(
-            "SELECT t, pg_catalog.format_type(pg_catalog.to_regtype(t), NULL)"
-            " FROM pg_catalog.unnest(%s::text[]) AS t",
+            "SELECT t, CASE WHEN s.nspname IS NULL"
+            " OR pg_catalog.has_schema_privilege(s.oid, 'USAGE')"
+            " THEN pg_catalog.format_type(pg_catalog.to_regtype(t), NULL) END"
+            " FROM pg_catalog.unnest(%s::text[]) AS t"
+            " LEFT JOIN pg_catalog.pg_namespace AS s"
+            " ON s.nspname = pg_catalog.substring(t, '^\"?([A-Za-z_][A-Za-z0-9_$]*)\"?\\.')",
             (type_texts,),
         ).fetchall()
         canonical = {str(t): (None if c is None else str(c)) for t, c in rows}
