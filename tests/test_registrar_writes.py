@@ -631,19 +631,15 @@ def test_rows_are_in_input_order_with_applied(cat: Conn) -> None:
 def test_course_rows_are_in_input_order_with_applied(cat: Conn) -> None:
     enroll(cat, PROGRAM_A, ("ann", "enrolled"), ("bob", "enrolled"))
     enroll_course(cat, PROGRAM_A, COURSE, ("bob", "inactive"))
+    requests: list[dict[str, Any]] = [
+        {"external_user_key": "nobody", "status": "active"},
+        {"external_user_key": "bob", "status": "active"},
+        {"external_user_key": "ann", "status": "active", "course_staff": True},
+        {"external_user_key": "ann", "status": "inactive"},
+        {"external_user_key": "bob", "status": "paused"},
+    ]
     rows = write_program_course_enrollment_rows(
-        cat,
-        PROGRAM_A,
-        COURSE,
-        [
-            {"external_user_key": "nobody", "status": "active"},
-            {"external_user_key": "bob", "status": "active"},
-            {"external_user_key": "ann", "status": "active", "course_staff": True},
-            {"external_user_key": "ann", "status": "inactive"},
-            {"external_user_key": "bob", "status": "paused"},
-        ],
-        create=True,
-        update=False,
+        cat, PROGRAM_A, COURSE, requests, create=True, update=False
     )
     assert rows == [
         WriteResult(1, "nobody", "not-in-program", False),
