@@ -232,3 +232,35 @@ def test_lines_not_applied_are_written_back_as_csv(db: Conn, db_dsn: str, tmp_pa
     assert failed.read_text(encoding="utf-8") == (
         'external_user_key,status,curriculum_uuid\n"#bea",bogus\n'
     )
+
+
+def test_a_key_twice_reports_each_line_by_position(db: Conn, db_dsn: str) -> None:
+    """The first line of a key is applied and reported so; only the later one is duplicated
+    (matched by input position, not by spelling: both lines spell the key the same way)."""
+    catalog(db)
+    done = cli(
+        db_dsn,
+        "enroll",
+        str(PROGRAM_A),
+        "-",
+        "--format",
+        "json",
+        stdin=f"ann,enrolled,{CURRICULUM_A}\nann,pending,{CURRICULUM_A}\nbea,enrolled,{CURRICULUM_A}\n",
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["counts"] == {"duplicated": 1, "enrolled": 2}
+    assert report["failures"] == [{"line": 2, "external_user_key": "ann", "outcome": "duplicated"}]
+    assert program_enrollments(db, PROGRAM_A) == [
+        ("ann", None, CURRICULUM_A, "enrolled"),
+        ("bea", None, CURRICULUM_A, "enrolled"),
+    ]
+
+    done = cli(
+        db_dsn, "enroll-courses", str(PROGRAM_A), COURSE, "-", stdin="bea,active\nbea,inactive\n"
+    )
+    assert done.returncode == 1, done.stderr
+    assert "  active: 1\n  duplicated: 1\n" in done.stdout
+    assert "  line 2: bea,inactive: duplicated\n" in done.stdout
+    assert "line 1" not in done.stdout
+    assert course_rows(db, PROGRAM_A, COURSE) == [("bea", "active", None)]

@@ -32,9 +32,19 @@ N = 1500
 #: Rows a node may touch (returned or filtered out, over all its loops) per request.
 ROWS_PER_REQUEST = 12
 
+#: The writes' statements: the API functions and their steps (sql/functions/070-082, in
+#: schema enrolldb_internal) and the key locks they take (lock_learner_key_rows).
 OWN_FUNCTIONS = (
     "write_program_enrollments",
     "write_program_course_enrollments",
+    "write_requests",
+    "plan_program_enrollment_writes",
+    "apply_program_enrollment_writes",
+    "find_program_course_enrollments",
+    "lock_program_course_enrollments",
+    "plan_program_course_enrollment_writes",
+    "apply_program_course_enrollment_writes",
+    "apply_course_staff",
     "lock_learner_keys",
     "lock_learner_key_rows",
     "check_write_requests",
@@ -88,7 +98,8 @@ def test_load_then_write_plans_are_linear(db: Conn, connect: Any) -> None:
         squeeze(r[0])
         for r in db.execute(
             "SELECT p.prosrc FROM pg_proc AS p"
-            " WHERE p.pronamespace = 'enrolldb'::regnamespace AND p.proname = ANY(%s)",
+            " WHERE p.pronamespace IN ('enrolldb'::regnamespace, 'enrolldb_internal'::regnamespace)"
+            " AND p.proname = ANY(%s)",
             (list(OWN_FUNCTIONS),),
         ).fetchall()
     ]

@@ -34,9 +34,14 @@ from builders import history_changes as history_reasons
 from builders import user_course_enrollment as course_enrollment
 from enrolldb.errors import InvalidArgumentError, NullArgumentError
 from enrolldb.registrar import (
+    PROGRAM_COURSE_ENROLLMENT_STATUSES,
+    PROGRAM_ENROLLMENT_STATUSES,
     ProgramCourseEnrollmentRequest,
     ProgramEnrollmentRequest,
+    WriteResult,
+    write_program_course_enrollment_rows,
     write_program_course_enrollments,
+    write_program_enrollment_rows,
     write_program_enrollments,
 )
 from pgtypes import Conn
@@ -541,3 +546,156 @@ def test_transfer_as_the_application_role(cat: Conn, connect: Any) -> None:
         app.execute("UPDATE enrolldb.program_enrollments_programenrollment SET status = 'enrolled'")
     assert course_rows(cat, PROGRAM_A, COURSE_2) == []
     assert program_enrollments(cat, PROGRAM_A) == [("k", ann, CURRICULUM_A, "canceled")]
+
+
+# The rows form: one result per request, in input order, with applied ------------------------
+
+
+def test_rows_are_in_input_order_with_applied(cat: Conn) -> None:
+    """Each request answered at its own position; applied is the database's word, and the
+    first of two identically spelled keys is the applied one (the object form can only say
+    duplicated for that spelling)."""
+    enroll(cat, PROGRAM_A, ("zed", "enrolled"))
+    requests = [
+        {"external_user_key": "zed", "status": "suspended"},
+        {"external_user_key": "amy", "status": "pending", "curriculum_uuid": str(CURRICULUM_A)},
+        {"external_user_key": "amy", "status": "ended", "curriculum_uuid": str(CURRICULUM_A)},
+        {"external_user_key": "  ", "status": "pending"},
+        {"external_user_key": "ZED", "status": "ended"},
+        {"external_user_key": "bo", "status": "withdrawn"},
+        {"external_user_key": "cy", "status": "enrolled"},
+    ]
+    rows = write_program_enrollment_rows(cat, PROGRAM_A, requests, create=True, update=True)
+    assert rows == [
+        WriteResult(1, "zed", "suspended", True),
+        WriteResult(2, "amy", "pending", True),
+        WriteResult(3, "amy", "duplicated", False),
+        WriteResult(4, "  ", "invalid-key", False),
+        WriteResult(5, "ZED", "duplicated", False),
+        WriteResult(6, "bo", "invalid-status", False),
+        WriteResult(7, "cy", "invalid-curriculum", False),
+    ]
+    assert program_enrollments(cat, PROGRAM_A) == [
+        ("amy", None, CURRICULUM_A, "pending"),
+        ("zed", None, CURRICULUM_A, "suspended"),
+    ]
+    # The object form of the same call: one entry per spelling, the later occurrence's.
+    again = write_program_enrollments(cat, PROGRAM_A, requests, create=True, update=True)
+    assert again == {
+        "zed": "suspended",
+        "amy": "duplicated",
+        "  ": "invalid-key",
+        "ZED": "duplicated",
+        "bo": "invalid-status",
+        "cy": "invalid-curriculum",
+    }
+
+
+def test_course_rows_are_in_input_order_with_applied(cat: Conn) -> None:
+    enroll(cat, PROGRAM_A, ("ann", "enrolled"), ("bob", "enrolled"))
+    enroll_course(cat, PROGRAM_A, COURSE, ("bob", "inactive"))
+    requests: list[dict[str, Any]] = [
+        {"external_user_key": "nobody", "status": "active"},
+        {"external_user_key": "bob", "status": "active"},
+        {"external_user_key": "ann", "status": "active", "course_staff": True},
+        {"external_user_key": "ann", "status": "inactive"},
+        {"external_user_key": "bob", "status": "paused"},
+    ]
+    rows = write_program_course_enrollment_rows(
+        cat, PROGRAM_A, COURSE, requests, create=True, update=False
+    )
+    assert rows == [
+        WriteResult(1, "nobody", "not-in-program", False),
+        WriteResult(2, "bob", "conflict", False),
+        WriteResult(3, "ann", "active", True),
+        WriteResult(4, "ann", "duplicated", False),
+        WriteResult(5, "bob", "duplicated", False),
+    ]
+    assert course_rows(cat, PROGRAM_A, COURSE) == [
+        ("ann", "active", None),
+        ("bob", "inactive", None),
+    ]
+    assert cat.execute(
+        "SELECT a.role, pe.external_user_key"
+        " FROM enrolldb.program_enrollments_courseaccessroleassignment AS a"
+        " JOIN enrolldb.program_enrollments_programcourseenrollment AS pce"
+        " ON pce.id = a.enrollment_id"
+        " JOIN enrolldb.program_enrollments_programenrollment AS pe"
+        " ON pe.id = pce.program_enrollment_id"
+    ).fetchall() == [("staff", "ann")]
+    assert (
+        write_program_course_enrollment_rows(cat, PROGRAM_A, COURSE, [], create=True, update=True)
+        == []
+    )
+
+
+def test_rows_form_as_the_application_role(cat: Conn, connect: Any) -> None:
+    """The rows functions are API: granted to enrolldb_app, whose errors name the write."""
+    app = connect(role="enrolldb_app")
+    rows = app.execute(
+        "SELECT request_number, external_user_key, outcome, applied"
+        " FROM enrolldb.write_program_enrollment_rows(%s, %s::jsonb, true, true)",
+        (
+            PROGRAM_A,
+            psycopg.types.json.Jsonb(
+                [
+                    {"external_user_key": "k", "status": "enrolled", "curriculum_uuid": None},
+                    {"external_user_key": "k", "status": "enrolled"},
+                ]
+            ),
+        ),
+    ).fetchall()
+    assert rows == [(1, "k", "invalid-curriculum", False), (2, "k", "duplicated", False)]
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as raised:
+        app.execute(
+            "SELECT * FROM enrolldb.write_program_course_enrollment_rows(%s, 'no-course',"
+            " '[]'::jsonb, true, true)",
+            (PROGRAM_A,),
+        )
+    assert raised.value.diag.message_primary == (
+        "write_program_course_enrollments: course no-course does not exist"
+    )
+
+
+# Status values: defined once, in the database -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("enum", "values"),
+    [
+        ("program_enrollment_status", PROGRAM_ENROLLMENT_STATUSES),
+        ("program_course_enrollment_status", PROGRAM_COURSE_ENROLLMENT_STATUSES),
+    ],
+)
+def test_python_status_lists_are_the_catalogs(db: Conn, enum: str, values: tuple[str, ...]) -> None:
+    rows = db.execute(
+        "SELECT e.enumlabel FROM pg_catalog.pg_enum AS e"
+        " JOIN pg_catalog.pg_type AS t ON t.oid = e.enumtypid"
+        " WHERE t.typnamespace = 'enrolldb_internal'::regnamespace AND t.typname = %s"
+        " ORDER BY e.enumsortorder",
+        (enum,),
+    ).fetchall()
+    assert tuple(label for (label,) in rows) == values
+
+
+def test_a_status_added_to_the_catalog_is_accepted_everywhere(cat: Conn) -> None:
+    """The table constraint and the writes read the one list: a value added to the enum is
+    accepted by both at once, with nothing else edited (it was refused before)."""
+    enroll(cat, PROGRAM_A, ("ann", "enrolled"))
+    assert enroll_course(cat, PROGRAM_A, COURSE, ("ann", "paused")) == {"ann": "invalid-status"}
+    cat.commit()
+    cat.autocommit = True
+    cat.execute("ALTER TYPE enrolldb_internal.program_course_enrollment_status ADD VALUE 'paused'")
+    assert enroll_course(cat, PROGRAM_A, COURSE, ("ann", "paused")) == {"ann": "paused"}
+    assert course_rows(cat, PROGRAM_A, COURSE) == [("ann", "paused", None)]
+    constraints = cat.execute(
+        "SELECT c.conname, pg_catalog.pg_get_constraintdef(c.oid) FROM pg_catalog.pg_constraint"
+        " AS c WHERE c.conname LIKE '%status_ck' ORDER BY c.conname"
+    ).fetchall()
+    assert [name for name, _ in constraints] == [
+        "programcourseenrollment_status_ck",
+        "programenrollment_status_ck",
+    ]
+    for _, definition in constraints:
+        assert "enum_range(NULL::enrolldb_internal.program_" in definition
+        assert "'active'" not in definition and "'enrolled'" not in definition

@@ -39,7 +39,10 @@ from enrolldb.migrate import MigrationStatus, migrate, rollback, status
 from enrolldb.registrar import (
     ProgramCourseEnrollmentRequest,
     ProgramEnrollmentRequest,
+    WriteResult,
+    write_program_course_enrollment_rows,
     write_program_course_enrollments,
+    write_program_enrollment_rows,
     write_program_enrollments,
 )
 
@@ -70,6 +73,7 @@ __all__ = [
     "UnknownUserError",
     "Violation",
     "WaitingLearnerActiveCourseError",
+    "WriteResult",
     "__version__",
     "check_integrity",
     "iter_indexed_link_chunks",
@@ -82,6 +86,8 @@ __all__ = [
     "rollback",
     "status",
     "unlink_program_enrollment",
+    "write_program_course_enrollment_rows",
     "write_program_course_enrollments",
+    "write_program_enrollment_rows",
     "write_program_enrollments",
 ]

@@ -2,9 +2,13 @@
 write_program_course_enrollments): one Python function per SQL
 function, one SQL call each.
 
-The requests go to the database as one JSON array (``%(requests)s::jsonb``) and the outcomes
-come back as one JSON object ``{external_user_key as requested: outcome}``. Outcomes are data,
-not exceptions: ``duplicated``, ``invalid-key``, ``invalid-status``, ``invalid-curriculum``,
+The requests go to the database as one JSON array (``%(requests)s::jsonb``). The outcomes
+come back as one JSON object ``{external_user_key as requested: outcome}``
+(:func:`write_program_enrollments`), or as one :class:`WriteResult` per request in input order
+with the database's ``applied`` flag (:func:`write_program_enrollment_rows`, the SQL
+``..._rows`` functions): the object has one entry per spelling, so only the rows can say
+which of two lines spelling one key the same way was applied. Outcomes are data, not
+exceptions: ``duplicated``, ``invalid-key``, ``invalid-status``, ``invalid-curriculum``,
 ``conflict``, ``not-in-program``, ``not-found``, or the status written. Whole-call errors
 (a None argument, neither flag, an unknown program or course) are raised as
 :class:`enrolldb.errors.NullArgumentError` / :class:`enrolldb.errors.InvalidArgumentError`.
@@ -24,9 +28,12 @@ from psycopg.types.json import Jsonb
 from enrolldb.calls import run_call
 from enrolldb.errors import InvalidArgumentError
 
-#: The outcomes that mean "applied" for each function; anything else is a failure.
-PROGRAM_ENROLLMENT_STATUSES = frozenset({"enrolled", "pending", "suspended", "canceled", "ended"})
-PROGRAM_COURSE_ENROLLMENT_STATUSES = frozenset({"active", "inactive"})
+#: The status values, in the database's order, for help texts: the database defines them
+#: (enum types enrolldb_internal.program_enrollment_status and program_course_enrollment_status,
+#: migration 0017) and decides every outcome; tests/test_registrar_writes.py checks these
+#: copies against it. What was applied is the database's ``applied`` flag, not these lists.
+PROGRAM_ENROLLMENT_STATUSES = ("enrolled", "pending", "suspended", "canceled", "ended")
+PROGRAM_COURSE_ENROLLMENT_STATUSES = ("active", "inactive")
 
 _PROGRAM_FIELDS = ("external_user_key", "status", "curriculum_uuid")
 _COURSE_FIELDS = ("external_user_key", "status", "course_staff")
@@ -50,6 +57,17 @@ class ProgramCourseEnrollmentRequest:
     external_user_key: str
     status: str
     course_staff: bool | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """One request's answer, in input order: ``request_number`` counts from 1; ``applied``
+    is true when the request was written (its ``outcome`` is then the status)."""
+
+    request_number: int
+    external_user_key: str
+    outcome: str
+    applied: bool
 
 
 def _program_request(request: Mapping[str, Any] | ProgramEnrollmentRequest) -> dict[str, Any]:
@@ -90,10 +108,79 @@ def _program_uuid(value: UUID | str) -> UUID:
         raise InvalidArgumentError(f"program uuid {value!r:.80} is not a UUID") from None
 
 
-def _outcomes(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise TypeError(f"expected a JSON object of outcomes, got {type(value).__name__}")
-    return {str(key): str(outcome) for key, outcome in value.items()}
+_PROGRAM_ARGS = "%(program)s::uuid, %(requests)s::jsonb, %(create)s::boolean, %(update)s::boolean"
+_COURSE_ARGS = (
+    "%(program)s::uuid, %(course)s::text, %(requests)s::jsonb, "
+    "%(create)s::boolean, %(update)s::boolean"
+)
+
+
+def _object_call(
+    conn: psycopg.Connection[Any], function: str, args: str, params: dict[str, Any]
+) -> dict[str, str]:
+    """One call of a jsonb-returning write: ``{key as requested: outcome}``."""
+
+    def call(cur: psycopg.Cursor[Any]) -> dict[str, str]:
+        cur.execute(f"SELECT enrolldb.{function}({args}) AS outcomes", params)
+        row = cur.fetchone()
+        assert row is not None
+        value = row[0]
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a JSON object of outcomes, got {type(value).__name__}")
+        return {str(key): str(outcome) for key, outcome in value.items()}
+
+    return run_call(conn, call)
+
+
+def _rows_call(
+    conn: psycopg.Connection[Any], function: str, args: str, params: dict[str, Any]
+) -> list[WriteResult]:
+    """One call of a ``..._rows`` write: one result per request, in input order."""
+
+    def call(cur: psycopg.Cursor[Any]) -> list[WriteResult]:
+        cur.execute(
+            "SELECT request_number, external_user_key, outcome, applied"
+            f" FROM enrolldb.{function}({args}) ORDER BY request_number",
+            params,
+        )
+        return [
+            WriteResult(int(number), str(key), str(outcome), bool(applied))
+            for number, key, outcome, applied in cur.fetchall()
+        ]
+
+    return run_call(conn, call)
+
+
+def _program_params(
+    program_uuid: UUID | str,
+    requests: Sequence[Mapping[str, Any]] | Sequence[ProgramEnrollmentRequest],
+    create: bool,
+    update: bool,
+) -> dict[str, Any]:
+    payload = [_program_request(request) for request in requests]
+    return {
+        "program": _program_uuid(program_uuid),
+        "requests": Jsonb(payload),
+        "create": create,
+        "update": update,
+    }
+
+
+def _course_params(
+    program_uuid: UUID | str,
+    course_key: str,
+    requests: Sequence[Mapping[str, Any]] | Sequence[ProgramCourseEnrollmentRequest],
+    create: bool,
+    update: bool,
+) -> dict[str, Any]:
+    payload = [_course_request(request) for request in requests]
+    return {
+        "program": _program_uuid(program_uuid),
+        "course": course_key,
+        "requests": Jsonb(payload),
+        "create": create,
+        "update": update,
+    }
 
 
 def write_program_enrollments(
@@ -112,26 +199,23 @@ def write_program_enrollments(
     keys are ignored, and a missing key or status is refused by the database as a whole-call
     error (:class:`enrolldb.errors.InvalidArgumentError`, or ``NullArgumentError`` for None).
     """
-    program = _program_uuid(program_uuid)
-    payload = [_program_request(request) for request in requests]
+    params = _program_params(program_uuid, requests, create, update)
+    return _object_call(conn, "write_program_enrollments", _PROGRAM_ARGS, params)
 
-    def call(cur: psycopg.Cursor[Any]) -> dict[str, str]:
-        cur.execute(
-            "SELECT enrolldb.write_program_enrollments("
-            "%(program)s::uuid, %(requests)s::jsonb, %(create)s::boolean, %(update)s::boolean"
-            ") AS outcomes",
-            {
-                "program": program,
-                "requests": Jsonb(payload),
-                "create": create,
-                "update": update,
-            },
-        )
-        row = cur.fetchone()
-        assert row is not None
-        return _outcomes(row[0])
 
-    return run_call(conn, call)
+def write_program_enrollment_rows(
+    conn: psycopg.Connection[Any],
+    program_uuid: UUID | str,
+    requests: Sequence[Mapping[str, Any]] | Sequence[ProgramEnrollmentRequest],
+    *,
+    create: bool,
+    update: bool,
+) -> list[WriteResult]:
+    """:func:`write_program_enrollments` answered per request, in input order
+    (docs/reference.md, write_program_enrollment_rows): for callers that must tell two
+    requests of one key apart, such as ``enrolldb enroll`` reporting each CSV line."""
+    params = _program_params(program_uuid, requests, create, update)
+    return _rows_call(conn, "write_program_enrollment_rows", _PROGRAM_ARGS, params)
 
 
 def write_program_course_enrollments(
@@ -149,25 +233,20 @@ def write_program_course_enrollments(
     Returns ``{external_user_key as requested: outcome}``. A mapping request may carry the
     keys ``external_user_key``, ``status`` and ``course_staff`` (absent means None).
     """
-    program = _program_uuid(program_uuid)
-    payload = [_course_request(request) for request in requests]
+    params = _course_params(program_uuid, course_key, requests, create, update)
+    return _object_call(conn, "write_program_course_enrollments", _COURSE_ARGS, params)
 
-    def call(cur: psycopg.Cursor[Any]) -> dict[str, str]:
-        cur.execute(
-            "SELECT enrolldb.write_program_course_enrollments("
-            "%(program)s::uuid, %(course)s::text, %(requests)s::jsonb, "
-            "%(create)s::boolean, %(update)s::boolean"
-            ") AS outcomes",
-            {
-                "program": program,
-                "course": course_key,
-                "requests": Jsonb(payload),
-                "create": create,
-                "update": update,
-            },
-        )
-        row = cur.fetchone()
-        assert row is not None
-        return _outcomes(row[0])
 
-    return run_call(conn, call)
+def write_program_course_enrollment_rows(
+    conn: psycopg.Connection[Any],
+    program_uuid: UUID | str,
+    course_key: str,
+    requests: Sequence[Mapping[str, Any]] | Sequence[ProgramCourseEnrollmentRequest],
+    *,
+    create: bool,
+    update: bool,
+) -> list[WriteResult]:
+    """:func:`write_program_course_enrollments` answered per request, in input order
+    (docs/reference.md, write_program_course_enrollment_rows)."""
+    params = _course_params(program_uuid, course_key, requests, create, update)
+    return _rows_call(conn, "write_program_course_enrollment_rows", _COURSE_ARGS, params)

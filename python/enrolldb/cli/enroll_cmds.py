@@ -12,7 +12,9 @@ before anything is written, never held in memory. Keys and statuses are sent as 
 database judges them and answers per learner. Chunks of ``--chunk-size`` requests, each its
 own committed transaction (``--dry-run``: one transaction, rolled back); all occurrences of
 one key (compared as the database compares stored keys) share a chunk, so ``duplicated`` is
-reported as one call would.
+reported as one call would. Each line gets the answer of its own request, by input position
+(the ``..._rows`` functions answer one row per request, in order, with ``applied``): of two
+lines spelling one key the same way, the first can be applied and the second ``duplicated``.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ from enrolldb.dsn import one_line
 from enrolldb.registrar import (
     PROGRAM_COURSE_ENROLLMENT_STATUSES,
     PROGRAM_ENROLLMENT_STATUSES,
-    write_program_course_enrollments,
-    write_program_enrollments,
+    WriteResult,
+    write_program_course_enrollment_rows,
+    write_program_enrollment_rows,
 )
 
 DEFAULT_CHUNK_SIZE = 10_000
@@ -99,7 +102,7 @@ class Command:
     header: tuple[str, ...]
     extra: Callable[[str], str | bool | None]  # ValueError: the line is refused
     extra_problem: str
-    success: frozenset[str]
+    statuses: tuple[str, ...]  # for the help text only: the database judges statuses
 
     @property
     def layout(self) -> CsvLayout:
@@ -182,6 +185,10 @@ _INPUT_HELP = (
 )
 
 
+def _one_of(values: Sequence[str]) -> str:
+    return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else values[0]
+
+
 def register(subparsers: Subparsers) -> None:
     """Add the ``enroll`` and ``enroll-courses`` commands."""
     p = add_command(
@@ -191,7 +198,7 @@ def register(subparsers: Subparsers) -> None:
         description=(
             "Write a program's enrollments (enrolldb.write_program_enrollments).\n\n"
             "Input: CSV lines 'external_user_key,status[,curriculum_uuid]' from FILE or stdin\n"
-            "('-'); status is enrolled, pending, suspended, canceled or ended; curriculum_uuid\n"
+            f"('-'); status is {_one_of(ENROLL.statuses)}; curriculum_uuid\n"
             "is needed only to create an enrollment. " + _INPUT_HELP
         ),
     )
@@ -207,8 +214,8 @@ def register(subparsers: Subparsers) -> None:
             "Write a program's enrollments in one course\n"
             "(enrolldb.write_program_course_enrollments).\n\n"
             "Input: CSV lines 'external_user_key,status[,course_staff]' from FILE or stdin ('-');\n"
-            "status is active or inactive; course_staff is true, false, or empty (or absent) to\n"
-            "leave the learner's staff role as it is. " + _INPUT_HELP
+            f"status is {_one_of(ENROLL_COURSES.statuses)}; course_staff is true, false, or empty\n"
+            "(or absent) to leave the learner's staff role as it is. " + _INPUT_HELP
         ),
     )
     p.add_argument("program_uuid", metavar="PROGRAM_UUID", help="the program")
@@ -241,28 +248,38 @@ def _lines(source: Source, command: Command, problems: Problems) -> Iterator[Lin
 # Running -----------------------------------------------------------------------------------
 
 
-def _sender(args: argparse.Namespace, command: Command, program: UUID) -> Sender[Line]:
+def _sender(
+    args: argparse.Namespace, command: Command, program: UUID, applied: set[str]
+) -> Sender[Line]:
+    """The chunk call; adds to ``applied`` every outcome name the database reports as
+    applied (statuses), so that failures are told by the database's flag, not by a list."""
+
     def send(conn: psycopg.Connection[Any], chunk: Sequence[Line]) -> list[tuple[str, Any]]:
         # The request fields are the CSV columns: external_user_key, status and the third.
         requests = [
             dict(zip(command.header, (x.external_user_key, x.status, x.extra), strict=True))
             for x in chunk
         ]
+        results: list[WriteResult]
         if command is ENROLL:
-            outcomes = write_program_enrollments(
+            results = write_program_enrollment_rows(
                 conn, program, requests, create=args.create, update=args.update
             )
         else:
-            outcomes = write_program_course_enrollments(
+            results = write_program_course_enrollment_rows(
                 conn, program, args.course_key, requests, create=args.create, update=args.update
             )
-        # The outcomes are keyed by the key as spelled: two lines with the very same
-        # spelling get the same answer (the database says `duplicated` for both).
+        # One result per request, in input order: line i of the chunk is request i + 1.
+        if [r.request_number for r in results] != list(range(1, len(chunk) + 1)):
+            raise RuntimeError(
+                f"{command.name}: {len(chunk)} requests sent, {len(results)} results received"
+            )
         answers = []
-        for x in chunk:
-            outcome = outcomes[x.external_user_key]
-            record = {"line": x.line, "fields": list(x.fields), "outcome": outcome}
-            answers.append((outcome, record))
+        for x, result in zip(chunk, results, strict=True):
+            if result.applied:
+                applied.add(result.outcome)
+            record = {"line": x.line, "fields": list(x.fields), "outcome": result.outcome}
+            answers.append((result.outcome, record))
         return answers
 
     return send
@@ -274,6 +291,8 @@ def _run(args: argparse.Namespace, command: Command) -> int:
     if command is ENROLL_COURSES:
         context["course_key"] = args.course_key
 
+    # The outcome names the database reported as applied (the statuses written).
+    applied: set[str] = set()
     with ExitStack() as stack:
         try:
             if not (args.create or args.update):
@@ -285,7 +304,7 @@ def _run(args: argparse.Namespace, command: Command) -> int:
                 command=command.name,
                 read=lambda problems: _lines(source, command, problems),
                 key=lambda line: line.external_user_key,
-                send=_sender(args, command, program),
+                send=_sender(args, command, program, applied),
                 chunk_size=args.chunk_size,
                 dry_run=args.dry_run,
                 dsn=args.dsn,
@@ -315,7 +334,7 @@ def _run(args: argparse.Namespace, command: Command) -> int:
                 noun="requests",
                 nothing="nothing was written",
             )
-        failed = _failed(command)
+        failed = _failed(applied)
         csv_error = write_failed_csv(
             failed_out,
             args.failed_csv,
@@ -333,8 +352,10 @@ def _run(args: argparse.Namespace, command: Command) -> int:
         return code
 
 
-def _failed(command: Command) -> Callable[[str], bool]:
-    return lambda outcome: outcome not in command.success
+def _failed(applied: set[str]) -> Callable[[str], bool]:
+    """An outcome is a failure unless the database reported it applied: a status is always
+    applied and the other outcomes never are, so the name decides, as the counts need."""
+    return lambda outcome: outcome not in applied
 
 
 # Output ------------------------------------------------------------------------------------
