@@ -101,7 +101,10 @@ def test_reader_sees_no_key_in_pg_stats_after_analyze_and_retire(db: Conn, reade
 def test_upgrade_removes_statistics_an_earlier_analyze_collected(
     db: Conn, db_dsn: str, reader_dsn: str
 ) -> None:
-    assert rollback(db_dsn) == [THIS_MIGRATION]
+    # Back to before 0010 (through the migrations that came after it, if any).
+    rolled: list[str] = []
+    while THIS_MIGRATION not in rolled:
+        rolled += rollback(db_dsn)
     seed(db)
     analyze(db)
     before = reader_stats(reader_dsn)
@@ -109,7 +112,7 @@ def test_upgrade_removes_statistics_an_earlier_analyze_collected(
     assert {(t, c) for t, c, _ in before} >= KEY_COLUMNS
     assert any("GT-STAT-" in values for _, _, values in before)
 
-    assert migrate(db_dsn) == [THIS_MIGRATION]
+    assert migrate(db_dsn) == rolled[::-1]
     assert_no_key_in(reader_stats(reader_dsn))
     analyze(db)
     assert_no_key_in(reader_stats(reader_dsn))
