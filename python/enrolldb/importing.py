@@ -4,10 +4,10 @@ the SQL of ``enrolldb_import`` decide every row's fate, write the kept rows.
 Why this shape: the rules live in PostgreSQL (sql/functions/09x_import_*.sql); Python only
 checks that each file's header names known columns, streams the file to ``COPY`` in
 fixed-size chunks (memory stays flat, whatever the file's size) and reads the verdict back.
-COPY writes text columns (``<table>_raw``), so a value of the wrong type refuses its row by
-rule ``type:<column>`` in SQL instead of stopping the run. A run is one transaction: a dry
-run rolls it back, a failure leaves nothing. ``merge=True`` merges by id into a database
-that holds rows (the policy is SQL's too).
+A file with a value of the wrong type is read again into text columns (``<table>_raw``),
+so that value refuses its row by rule ``type:<column>`` in SQL instead of stopping the run.
+A run is one transaction: a dry run rolls it back, a failure leaves nothing. ``merge=True``
+merges by id into a database that holds rows (the policy is SQL's too).
 """
 
 from __future__ import annotations
@@ -156,25 +156,46 @@ def export_files(directory: Path, tables: Sequence[str]) -> dict[str, Path | Non
     return files
 
 
-def _copy_file(conn: psycopg.Connection[Any], table: str, path: Path, header: list[str]) -> None:
-    # Into the raw table (every column text): only the CSV itself can stop the COPY (an
-    # unterminated quote, a row with more fields than the header, bytes that are not UTF-8).
-    statement = sql.SQL(
+def _copy_statement(target: str, header: list[str]) -> sql.Composed:
+    return sql.SQL(
         "COPY enrolldb_import.{} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N', ENCODING 'UTF8')"
-    ).format(sql.Identifier(f"{table}_raw"), sql.SQL(", ").join(map(sql.Identifier, header)))
-    with path.open("rb") as stream:
+    ).format(sql.Identifier(target), sql.SQL(", ").join(map(sql.Identifier, header)))
+
+
+def _stream(conn: psycopg.Connection[Any], statement: sql.Composed, path: Path) -> None:
+    with path.open("rb") as stream, conn.cursor().copy(statement) as copy:
         read_header(stream, path)
-        try:
-            with conn.cursor().copy(statement) as copy:
-                while chunk := stream.read(CHUNK):
-                    copy.write(chunk)
-        except psycopg.Error as exc:
-            # COPY counts lines from the first line it is sent: the header is not one.
-            context = (exc.diag.context or "").strip()
-            where = f" ({context}; line 1 is the row after the header)" if context else ""
-            primary = exc.diag.message_primary or str(exc)
-            raise ImportRefused([f"{path.name}: {primary}{where}"]) from exc
+        while chunk := stream.read(CHUNK):
+            copy.write(chunk)
+
+
+def _copy_file(conn: psycopg.Connection[Any], table: str, path: Path, header: list[str]) -> None:
+    # First straight into the typed staging table, in a savepoint: a file whose every value
+    # is of its column's type (the usual case) is read once. Otherwise the savepoint is
+    # rolled back and the file goes to the raw table (every column text), where stage()
+    # refuses each row with a bad value by rule type:<column>. There only the CSV itself can
+    # stop the COPY (an unterminated quote, a surplus field, bytes that are not UTF-8).
+    try:
+        with conn.transaction():
+            _stream(conn, _copy_statement(table, header), path)
+        return
+    except psycopg.errors.DataError:
+        pass
+    except psycopg.Error as exc:
+        raise _copy_refused(path, exc) from exc
+    try:
+        _stream(conn, _copy_statement(f"{table}_raw", header), path)
+    except psycopg.Error as exc:
+        raise _copy_refused(path, exc) from exc
     conn.execute("SELECT enrolldb_import.stage(%s, %s::text[])", (table, header))
+
+
+def _copy_refused(path: Path, exc: psycopg.Error) -> ImportRefused:
+    # COPY counts lines from the first line it is sent: the header is not one.
+    context = (exc.diag.context or "").strip()
+    where = f" ({context}; line 1 is the row after the header)" if context else ""
+    primary = exc.diag.message_primary or str(exc)
+    return ImportRefused([f"{path.name}: {primary}{where}"])
 
 
 def _violations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:

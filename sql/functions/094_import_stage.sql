@@ -110,8 +110,7 @@ BEGIN
         'INSERT INTO enrolldb_import.%1$I (import_line, %2$s, import_rule, import_detail) '
         'OVERRIDING SYSTEM VALUE '
         'SELECT v.import_line, %3$s, %4$s, %5$s '
-        'FROM (SELECT r.*%6$s FROM enrolldb_import.%7$I AS r OFFSET 0) AS v '
-        'ORDER BY v.import_line',
+        'FROM (SELECT r.*%6$s FROM enrolldb_import.%7$I AS r OFFSET 0) AS v',
         p_table, v_columns, v_values,
         COALESCE('CASE ' || v_rule || ' END', 'NULL'),
         COALESCE('NULLIF(pg_catalog.concat_ws(''; '', ' || v_detail || '), '''')', 'NULL'),
