@@ -2,8 +2,9 @@
 
 COPY reads every value as text (``enrolldb_import.<table>_raw``); ``stage()`` casts each row
 into the typed staging table, refusing a row whose value does not cast by rule
-``type:<column>`` (the first bad column), the detail quoting every bad value. Values the
-fast patterns do not know (``yes``, a 29 February, a 10-digit id) are tried by a real cast.
+``type:<column>`` (the first bad column), the detail quoting every bad value. The check
+reads integers, booleans and uuids as PostgreSQL does (`` 10``, ``TRUE``, ``yes``) and
+timestamps in ISO 8601 form, the day checked against its month (29 February 2024 is one).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def test_a_bad_value_refuses_its_row_and_the_rest_is_imported(
             ["x7", "bob", "b@x", "t", T0],  # 2 id not an integer
             [5, "carl", "c@x", "maybe", T0],  # 3 not a boolean
             [6, "dora", "d@x", "t", "2024-02-30 10:00"],  # 4 no such day
-            [8, "eve", "e@x", "yes", "2024-02-29 10:00:00+00"],  # 5 fine (the slow path)
+            [8, "eve", "e@x", "yes", "2024-02-29 10:00:00+00"],  # 5 fine (a leap day)
             [9999999999, "fay", "f@x", "", "soon"],  # 6 three bad values, the first named
             [" 10", "gus", "g@x", "TRUE", "2024-01-08T09:00:00Z"],  # 7 fine (PostgreSQL's own)
         ],
