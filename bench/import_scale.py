@@ -9,8 +9,10 @@ For each size N (``--learners``, e.g. 1000,10000,33000; 33,000 learners make abo
 program course enrollments): writes the demo export (``enrolldb.demo_export``, every defect
 kind included) to a temporary directory, creates and migrates a scratch database on the
 server found as ``enrolldb`` finds it, times ``run_import`` + commit, and prints rows read,
-program course enrollments, seconds, rows/s and the cost per row relative to the smallest
-size. ``--json`` prints the same as JSON. The scratch databases are dropped (also on error).
+program course enrollments, seconds, rows/s, the cost per row relative to the smallest
+size and the process's peak resident memory so far (it only grows: the same figure after the
+largest size means the import's memory does not grow with the export; export generation
+included). ``--json`` prints the same as JSON. The scratch databases are dropped (also on error).
 
 Run: ``python bench/import_scale.py [--learners 1000,10000,33000] [--json]`` or
 ``make bench-import``.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -39,6 +42,7 @@ class Run:
     program_course_enrollments: int
     seconds: float
     rows_per_second: float
+    peak_rss_mb: float
 
 
 def measure(server: str, learners: int) -> Run:
@@ -57,7 +61,9 @@ def measure(server: str, learners: int) -> Run:
     pces = next(
         t.read for t in result.tables if t.table == "program_enrollments_programcourseenrollment"
     )
-    return Run(learners, rows, pces, round(seconds, 2), round(rows / seconds))
+    # ru_maxrss is in KiB on Linux.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return Run(learners, rows, pces, round(seconds, 2), round(rows / seconds), round(peak, 1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,12 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps([asdict(r) for r in runs], indent=2))
         return 0
     base = runs[0].seconds / runs[0].rows
-    print(f"{'learners':>9} {'rows':>9} {'pce':>9} {'seconds':>8} {'rows/s':>8} {'cost/row':>9}")
+    print(
+        f"{'learners':>9} {'rows':>9} {'pce':>9} {'seconds':>8} {'rows/s':>8} {'cost/row':>9}"
+        f" {'peak MB':>8}"
+    )
     for r in runs:
         relative = (r.seconds / r.rows) / base
         print(
             f"{r.learners:>9} {r.rows:>9} {r.program_course_enrollments:>9} {r.seconds:>8.2f}"
-            f" {r.rows_per_second:>8} {relative:>8.2f}x"
+            f" {r.rows_per_second:>8} {relative:>8.2f}x {r.peak_rss_mb:>8.1f}"
         )
     print("cost/row relative to the smallest size (1.00x = flat)")
     return 0

@@ -25,6 +25,8 @@ linked yet.
 
 from __future__ import annotations
 
+import csv
+import json
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -40,6 +42,7 @@ import pytest
 from psycopg.rows import dict_row
 
 import enrolldb
+from enrolldb.demo_export import COLUMNS, P1, P2
 from enrolldb.linking import LinkResult, MatriculationResult
 from enrolldb.migrate import load_migrations, prepare_bookkeeping, yoyo_backend
 from enrolldb.registrar import write_program_course_enrollments, write_program_enrollments
@@ -949,3 +952,44 @@ def race(connect: Connect, observer: Conn, first: Call, second: Call) -> tuple[o
         holder.commit()
         second_result = pending.result(timeout=WAIT_SECONDS)
     return first_result, second_result
+
+
+# --- Django export files (enrolldb import) ----------------------------------------------------
+
+T0 = "2024-01-08 09:00:00+00"
+ORG_COURSE = "course-v1:uni+C2+2024"
+
+
+def write_table(
+    directory: Path, table: str, header: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    with (directory / f"{table}.csv").open("w", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([["\\N" if v is None else v for v in row] for row in rows])
+
+
+def minimal_export(directory: Path, **tables: list[Sequence[Any]]) -> Path:
+    """An export with the catalog of demo_export (programs P1, P2, course C2) and the given
+    rows (by table name, in the demo_export column order)."""
+    directory.mkdir(exist_ok=True)
+    rows: dict[str, list[Sequence[Any]]] = {t: [] for t in COLUMNS}
+    rows["course_overviews_courseoverview"] = [[ORG_COURSE, "uni", "C2"]]
+    rows["course_modes_coursemode"] = [[1, ORG_COURSE, "masters", "Master's"]]
+    rows["program_enrollments_program"] = [[P1, "uni", "P1"], [P2, "uni", "P2"]]
+    rows.update(tables)
+    for table, columns in COLUMNS.items():
+        write_table(directory, table, columns, rows[table])
+    return directory
+
+
+def read_report(path: Path) -> dict[tuple[str, int], dict[str, str]]:
+    """The report (CSV, or JSON for a .json file) by (table, line); values as CSV has them."""
+    if path.suffix == ".json":
+        rows = [
+            {k: "" if v is None else str(v) for k, v in r.items()}
+            for r in json.loads(path.read_text())
+        ]
+        return {(r["table_name"], int(r["line"])): r for r in rows}
+    with path.open(newline="") as f:
+        return {(r["table_name"], int(r["line"])): r for r in csv.DictReader(f)}

@@ -4,7 +4,10 @@ the SQL of ``enrolldb_import`` decide every row's fate, write the kept rows.
 Why this shape: the rules live in PostgreSQL (sql/functions/09x_import_*.sql); Python only
 checks that each file's header names known columns, streams the file to ``COPY`` in
 fixed-size chunks (memory stays flat, whatever the file's size) and reads the verdict back.
-A run is one transaction: a dry run rolls it back, a failure leaves nothing.
+A file with a value of the wrong type is read again into text columns (``<table>_raw``),
+so that value refuses its row by rule ``type:<column>`` in SQL instead of stopping the run.
+A run is one transaction: a dry run rolls it back, a failure leaves nothing. ``merge=True``
+merges by id into a database that holds rows (the policy is SQL's too).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import IO, Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 #: Bytes handed to COPY per write.
 CHUNK = 1 << 20
@@ -51,6 +55,7 @@ class TableCount:
     read: int
     imported: int
     changed: int
+    present: int
     refused: int
 
 
@@ -58,6 +63,7 @@ class TableCount:
 class ImportResult:
     tables: list[TableCount] = field(default_factory=list)
     dry_run: bool = False
+    merge: bool = False
 
     @property
     def refused(self) -> int:
@@ -150,27 +156,59 @@ def export_files(directory: Path, tables: Sequence[str]) -> dict[str, Path | Non
     return files
 
 
-def _copy_file(conn: psycopg.Connection[Any], table: str, path: Path, header: list[str]) -> None:
-    statement = sql.SQL(
+def _copy_statement(target: str, header: list[str]) -> sql.Composed:
+    return sql.SQL(
         "COPY enrolldb_import.{} ({}) FROM STDIN WITH (FORMAT csv, NULL '\\N', ENCODING 'UTF8')"
-    ).format(sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, header)))
-    with path.open("rb") as stream:
+    ).format(sql.Identifier(target), sql.SQL(", ").join(map(sql.Identifier, header)))
+
+
+def _stream(conn: psycopg.Connection[Any], statement: sql.Composed, path: Path) -> None:
+    with path.open("rb") as stream, conn.cursor().copy(statement) as copy:
         read_header(stream, path)
-        try:
-            with conn.cursor().copy(statement) as copy:
-                while chunk := stream.read(CHUNK):
-                    copy.write(chunk)
-        except psycopg.Error as exc:
-            # COPY counts lines from the first line it is sent: the header is not one.
-            context = (exc.diag.context or "").strip()
-            where = f" ({context}; line 1 is the row after the header)" if context else ""
-            primary = exc.diag.message_primary or str(exc)
-            raise ImportRefused([f"{path.name}: {primary}{where}"]) from exc
+        while chunk := stream.read(CHUNK):
+            copy.write(chunk)
 
 
-def run_import(conn: psycopg.Connection[Any], directory: Path, *, dry_run: bool) -> ImportResult:
+def _copy_file(conn: psycopg.Connection[Any], table: str, path: Path, header: list[str]) -> None:
+    # First straight into the typed staging table, in a savepoint: a file whose every value
+    # is of its column's type (the usual case) is read once. Otherwise the savepoint is
+    # rolled back and the file goes to the raw table (every column text), where stage()
+    # refuses each row with a bad value by rule type:<column>. There only the CSV itself can
+    # stop the COPY (an unterminated quote, a surplus field, bytes that are not UTF-8).
+    try:
+        with conn.transaction():
+            _stream(conn, _copy_statement(table, header), path)
+        return
+    except psycopg.errors.DataError:
+        pass
+    except psycopg.Error as exc:
+        raise _copy_refused(path, exc) from exc
+    try:
+        _stream(conn, _copy_statement(f"{table}_raw", header), path)
+    except psycopg.Error as exc:
+        raise _copy_refused(path, exc) from exc
+    conn.execute("SELECT enrolldb_import.stage(%s, %s::text[])", (table, header))
+
+
+def _copy_refused(path: Path, exc: psycopg.Error) -> ImportRefused:
+    # COPY counts lines from the first line it is sent: the header is not one.
+    context = (exc.diag.context or "").strip()
+    where = f" ({context}; line 1 is the row after the header)" if context else ""
+    primary = exc.diag.message_primary or str(exc)
+    return ImportRefused([f"{path.name}: {primary}{where}"])
+
+
+def _violations(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    rows = conn.execute("SELECT violation, detail FROM enrolldb.check_integrity()").fetchall()
+    return [(str(v), str(d)) for v, d in rows]
+
+
+def run_import(
+    conn: psycopg.Connection[Any], directory: Path, *, dry_run: bool, merge: bool = False
+) -> ImportResult:
     """Stage, classify and write an export in the connection's transaction (not committed
-    here; the caller commits or rolls back). Raises :class:`ImportRefused`."""
+    here; the caller commits or rolls back). ``merge``: the database may hold rows; they are
+    merged by id. Raises :class:`ImportRefused`."""
     conn.execute("SET LOCAL TimeZone = 'UTC'")
     tables = import_tables(conn)
     files = export_files(directory, tables)
@@ -185,25 +223,33 @@ def run_import(conn: psycopg.Connection[Any], directory: Path, *, dry_run: bool)
     if problems:
         raise ImportRefused(problems)
     try:
-        conn.execute("SELECT enrolldb_import.begin_import()")
+        conn.execute("SELECT enrolldb_import.begin_import(%s)", (merge,))
     except psycopg.errors.ObjectNotInPrerequisiteState as exc:
         raise ImportRefused([f"{exc.diag.message_primary} ({exc.diag.message_hint})"]) from exc
     for table, path in files.items():
         if path is not None:
             _copy_file(conn, table, path, headers[table])
+    # What the database breaks already (merge; the tables are locked against writers) is
+    # not the import's doing: only what the kept rows add stops the run.
+    before = set(_violations(conn)) if merge else set()
+    # Sequences ignore rollbacks: a dry run (or a run refused below) puts them back.
+    positions = conn.execute("SELECT enrolldb_import.sequence_positions()").fetchone()
     conn.execute("SELECT enrolldb_import.classify()")
     counts = [
-        TableCount(str(t), int(r), int(i), int(c), int(x))
-        for t, r, i, c, x in conn.execute("SELECT * FROM enrolldb_import.summary()")
+        TableCount(str(t), int(r), int(i), int(c), int(p), int(x))
+        for t, r, i, c, p, x in conn.execute("SELECT * FROM enrolldb_import.summary()")
     ]
     conn.execute("SELECT enrolldb_import.write_kept_rows()")
-    violations = conn.execute("SELECT violation, detail FROM enrolldb.check_integrity()").fetchall()
+    violations = [v for v in _violations(conn) if v not in before]
+    if dry_run or violations:
+        assert positions is not None
+        conn.execute("SELECT enrolldb_import.restore_sequences(%s)", (Jsonb(positions[0]),))
     if violations:
         raise ImportRefused(
             ["the kept rows break a rule the import does not know (nothing was written):"]
             + [f"{v}: {d}" for v, d in violations[:20]]
         )
-    return ImportResult(tables=counts, dry_run=dry_run)
+    return ImportResult(tables=counts, dry_run=dry_run, merge=merge)
 
 
 def report_rows(conn: psycopg.Connection[Any]) -> Iterator[dict[str, Any]]:

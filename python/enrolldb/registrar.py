@@ -30,7 +30,7 @@ from enrolldb.errors import InvalidArgumentError
 
 #: The status values, in the database's order, for help texts: the database defines them
 #: (enum types enrolldb_internal.program_enrollment_status and program_course_enrollment_status,
-#: migration 0017) and decides every outcome; tests/test_registrar_writes.py checks these
+#: migration 0016) and decides every outcome; tests/test_registrar_writes.py checks these
 #: copies against it. What was applied is the database's ``applied`` flag, not these lists.
 PROGRAM_ENROLLMENT_STATUSES = ("enrolled", "pending", "suspended", "canceled", "ended")
 PROGRAM_COURSE_ENROLLMENT_STATUSES = ("active", "inactive")

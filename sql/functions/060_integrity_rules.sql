@@ -211,7 +211,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION enrolldb_internal.integrity_course_enrollment_mismatch() IS
-'check_integrity rule course_enrollment_mismatch: The match rule (triggers of 0015): a course '
+'check_integrity rule course_enrollment_mismatch: The match rule (triggers of 0014): a course '
 'enrollment of another user or course backing a program course enrollment. Reported in case a '
 'trigger was disabled.';
 

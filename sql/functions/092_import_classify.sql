@@ -51,7 +51,15 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- Merge by id (nothing to find in an empty database): after each table's duplicate
+    -- keys, mark_existing (already present, or refused by the primary key naming the
+    -- columns that differ); before each unique rule among the export's rows, the same rule
+    -- against the database's rows, which always stay.
     PERFORM enrolldb_import.refuse_duplicates('auth_user', 'auth_user_pk', 'id', 'TRUE', 'id');
+    PERFORM enrolldb_import.mark_existing('auth_user', 'id', 'auth_user_pk');
+    PERFORM enrolldb_import.refuse_existing_collisions(
+        'auth_user', 'auth_user_username_uq', 'username', 'TRUE', 'TRUE'
+    );
     PERFORM enrolldb_import.refuse_duplicates(
         'auth_user', 'auth_user_username_uq', 'username', 'TRUE', 'id'
     );
@@ -59,13 +67,21 @@ BEGIN
     PERFORM enrolldb_import.refuse_duplicates(
         'course_overviews_courseoverview', 'courseoverview_pk', 'id', 'TRUE', 'id'
     );
+    PERFORM enrolldb_import.mark_existing(
+        'course_overviews_courseoverview', 'id', 'courseoverview_pk'
+    );
 
     PERFORM enrolldb_import.refuse_duplicates(
         'course_modes_coursemode', 'coursemode_pk', 'id', 'TRUE', 'id'
     );
+    PERFORM enrolldb_import.mark_existing('course_modes_coursemode', 'id', 'coursemode_pk');
     PERFORM enrolldb_import.refuse_orphans(
         'course_modes_coursemode', 'coursemode_course_fk', 'course_id',
         'course_overviews_courseoverview', 'id'
+    );
+    PERFORM enrolldb_import.refuse_existing_collisions(
+        'course_modes_coursemode', 'coursemode_course_mode_currency_uq',
+        'course_id, mode_slug, currency', 'TRUE', 'TRUE'
     );
     PERFORM enrolldb_import.refuse_duplicates(
         'course_modes_coursemode', 'coursemode_course_mode_currency_uq',
@@ -75,12 +91,24 @@ BEGIN
     PERFORM enrolldb_import.refuse_duplicates(
         'student_courseenrollment', 'courseenrollment_pk', 'id', 'TRUE', 'id'
     );
+    -- As written: an active masters course enrollment no active program course enrollment
+    -- of the database backs is imported inactive (classify_dependents), so it is compared so.
+    PERFORM enrolldb_import.mark_existing(
+        'student_courseenrollment', 'id', 'courseenrollment_pk', 'is_active',
+        's.is_active AND (s.mode IS DISTINCT FROM ''masters'' OR EXISTS ('
+        'SELECT FROM enrolldb.program_enrollments_programcourseenrollment AS p '
+        'WHERE p.course_enrollment_id = s.id AND p.status = ''active''))'
+    );
     PERFORM enrolldb_import.refuse_orphans(
         'student_courseenrollment', 'courseenrollment_user_fk', 'user_id', 'auth_user', 'id'
     );
     PERFORM enrolldb_import.refuse_orphans(
         'student_courseenrollment', 'courseenrollment_course_fk', 'course_id',
         'course_overviews_courseoverview', 'id'
+    );
+    PERFORM enrolldb_import.refuse_existing_collisions(
+        'student_courseenrollment', 'courseenrollment_user_course_uq', 'user_id, course_id',
+        'TRUE', 'TRUE'
     );
     PERFORM enrolldb_import.refuse_duplicates(
         'student_courseenrollment', 'courseenrollment_user_course_uq', 'user_id, course_id',
@@ -90,8 +118,15 @@ BEGIN
     PERFORM enrolldb_import.refuse_duplicates(
         'student_courseaccessrole', 'courseaccessrole_pk', 'id', 'TRUE', 'id'
     );
+    PERFORM enrolldb_import.mark_existing(
+        'student_courseaccessrole', 'id', 'courseaccessrole_pk'
+    );
     PERFORM enrolldb_import.refuse_orphans(
         'student_courseaccessrole', 'courseaccessrole_user_fk', 'user_id', 'auth_user', 'id'
+    );
+    PERFORM enrolldb_import.refuse_existing_collisions(
+        'student_courseaccessrole', 'courseaccessrole_user_org_course_role_uq',
+        'user_id, org, course_id, role', 'TRUE', 'TRUE'
     );
     PERFORM enrolldb_import.refuse_duplicates(
         'student_courseaccessrole', 'courseaccessrole_user_org_course_role_uq',
@@ -100,6 +135,9 @@ BEGIN
 
     PERFORM enrolldb_import.refuse_duplicates(
         'program_enrollments_program', 'program_pk', 'program_uuid', 'TRUE', 'program_uuid'
+    );
+    PERFORM enrolldb_import.mark_existing(
+        'program_enrollments_program', 'program_uuid', 'program_pk'
     );
 END;
 $$;
@@ -122,6 +160,7 @@ BEGIN
     PERFORM enrolldb_import.refuse_duplicates(
         p_table, p_prefix || '_pk', 'history_id', 'TRUE', 'history_id'
     );
+    PERFORM enrolldb_import.mark_existing(p_table, 'history_id', p_prefix || '_pk');
     -- The history of a refused row goes with it; the history of a row the export does not
     -- hold (deleted before the export) is kept.
     EXECUTE pg_catalog.format(
@@ -129,17 +168,28 @@ BEGIN
         'import_detail = pg_catalog.format(''%2$s id=%%s is refused'', s.id) '
         'FROM ('
         '  SELECT l.id FROM enrolldb_import.%2$I AS l GROUP BY l.id '
-        '  HAVING pg_catalog.count(*) FILTER (WHERE l.import_rule IS NULL) = 0'
+        '  HAVING pg_catalog.count(*) FILTER (WHERE l.import_rule IS NULL '
+        '    OR l.import_rule = ''already_present'') = 0'
         ') AS r '
         'WHERE s.id = r.id AND s.import_rule IS NULL',
         p_table, p_live
+    );
+    -- Merge: a row the database holds keeps its history as it is (its newest history row
+    -- is the row, as check_integrity wants); new history rows for it are refused.
+    PERFORM enrolldb_import.refuse(
+        p_table, 'history_of_existing_row',
+        pg_catalog.format('EXISTS (SELECT FROM enrolldb.%I AS l WHERE l.id = s.id)', p_live),
+        pg_catalog.format(
+            '''%s id='' || s.id || '' is in the database: its history is not added to''',
+            p_live
+        )
     );
 END;
 $$;
 
 COMMENT ON FUNCTION enrolldb_import.classify_history(text, text, text) IS
 'The rules of a history file p_table (constraint prefix p_prefix) whose rows belong to p_live '
-'(part of classify).';
+'(part of classify); merge: history rows already present, or of a row the database holds.';
 
 CREATE OR REPLACE FUNCTION enrolldb_import.classify_program_enrollments()
 RETURNS void
@@ -150,6 +200,7 @@ DECLARE
     v_t text := 'program_enrollments_programenrollment';
 BEGIN
     PERFORM enrolldb_import.refuse_duplicates(v_t, 'programenrollment_pk', 'id', 'TRUE', 'id');
+    PERFORM enrolldb_import.mark_existing(v_t, 'id', 'programenrollment_pk');
     PERFORM enrolldb_import.refuse(
         v_t, 'programenrollment_status_ck',
         's.status NOT IN (''enrolled'', ''pending'', ''suspended'', ''canceled'', ''ended'')',
@@ -173,9 +224,20 @@ BEGIN
         v_t, 'programenrollment_program_fk', 'program_uuid', 'program_enrollments_program',
         'program_uuid'
     );
+    PERFORM enrolldb_import.refuse_existing_collisions(
+        v_t, 'programenrollment_user_program_curriculum_uq',
+        'user_id, program_uuid, curriculum_uuid', 's.user_id IS NOT NULL',
+        's.user_id IS NOT NULL'
+    );
     PERFORM enrolldb_import.refuse_duplicates(
         v_t, 'programenrollment_user_program_curriculum_uq',
         'user_id, program_uuid, curriculum_uuid', 's.user_id IS NOT NULL', 'id'
+    );
+    PERFORM enrolldb_import.refuse_existing_collisions(
+        v_t, 'programenrollment_key_program_curriculum_uq',
+        'pg_catalog.lower(external_user_key), program_uuid, curriculum_uuid',
+        's.external_user_key IS NOT NULL', 's.external_user_key IS NOT NULL', 'id',
+        'lower(external_user_key), program_uuid, curriculum_uuid'
     );
     PERFORM enrolldb_import.refuse_duplicates(
         v_t, 'programenrollment_key_program_curriculum_uq',
@@ -183,10 +245,16 @@ BEGIN
         's.external_user_key IS NOT NULL', 'id',
         'lower(external_user_key), program_uuid, curriculum_uuid'
     );
+    -- The program's organization (for the waiting rule): the export's program, else (merge)
+    -- the database's.
     UPDATE enrolldb_import.program_enrollments_programenrollment AS s
     SET import_org = p.authoring_organization_key
     FROM enrolldb_import.program_enrollments_program AS p
     WHERE s.program_uuid = p.program_uuid AND s.import_rule IS NULL AND p.import_rule IS NULL;
+    UPDATE enrolldb_import.program_enrollments_programenrollment AS s
+    SET import_org = p.authoring_organization_key
+    FROM enrolldb.program_enrollments_program AS p
+    WHERE s.program_uuid = p.program_uuid AND s.import_rule IS NULL AND s.import_org IS NULL;
 END;
 $$;
 
@@ -204,6 +272,14 @@ BEGIN
     PERFORM enrolldb_import.refuse_duplicates(
         v_t, 'programcourseenrollment_pk', 'id', 'TRUE', 'id'
     );
+    -- As written: an active row on a course enrollment the database holds inactive is
+    -- imported inactive (classify_program_course_enrollment_links), so it is compared so.
+    PERFORM enrolldb_import.mark_existing(
+        v_t, 'id', 'programcourseenrollment_pk', 'status',
+        'CASE WHEN s.status = ''active'' AND EXISTS (SELECT FROM '
+        'enrolldb.student_courseenrollment AS c WHERE c.id = s.course_enrollment_id '
+        'AND NOT c.is_active) THEN ''inactive'' ELSE s.status END'
+    );
     PERFORM enrolldb_import.refuse(
         v_t, 'programcourseenrollment_status_ck', 's.status NOT IN (''active'', ''inactive'')',
         '''status '' || pg_catalog.quote_literal(s.status) || '' is not one of active, inactive'''
@@ -216,11 +292,17 @@ BEGIN
         v_t, 'programcourseenrollment_course_enrollment_fk', 'course_enrollment_id',
         'student_courseenrollment', 'id'
     );
+    PERFORM enrolldb_import.refuse_existing_collisions(
+        v_t, 'programcourseenrollment_enrollment_course_uq', 'program_enrollment_id, course_key',
+        'TRUE', 'TRUE'
+    );
     PERFORM enrolldb_import.refuse_duplicates(
         v_t, 'programcourseenrollment_enrollment_course_uq', 'program_enrollment_id, course_key',
         'TRUE', 'id'
     );
 
+    -- The program enrollment's user, organization and lowered key: the export's row, else
+    -- (merge) the database's.
     UPDATE enrolldb_import.program_enrollments_programcourseenrollment AS s
     SET
         import_user_id = pe.user_id,
@@ -228,47 +310,39 @@ BEGIN
         import_lower_key = pg_catalog.lower(pe.external_user_key)
     FROM enrolldb_import.program_enrollments_programenrollment AS pe
     WHERE s.program_enrollment_id = pe.id AND s.import_rule IS NULL AND pe.import_rule IS NULL;
-
     UPDATE enrolldb_import.program_enrollments_programcourseenrollment AS s
     SET
-        import_rule = 'programcourseenrollment_course_enrollment_match_ck',
-        import_detail = pg_catalog.format(
-            'course enrollment id %s belongs to user %s and course %s; the program enrollment to '
-            || 'user %s and this row to course %s', ce.id, ce.user_id, ce.course_id,
-            COALESCE(s.import_user_id::text, 'none (waiting)'), s.course_key
-        )
-    FROM enrolldb_import.student_courseenrollment AS ce
+        import_user_id = pe.user_id,
+        import_org = p.authoring_organization_key,
+        import_lower_key = pg_catalog.lower(pe.external_user_key)
+    FROM enrolldb.program_enrollments_programenrollment AS pe
+    INNER JOIN enrolldb.program_enrollments_program AS p ON pe.program_uuid = p.program_uuid
     WHERE
-        s.course_enrollment_id = ce.id AND s.import_rule IS NULL AND ce.import_rule IS NULL
-        AND (ce.user_id IS DISTINCT FROM s.import_user_id OR ce.course_id <> s.course_key);
-    PERFORM enrolldb_import.refuse(
-        v_t, 'realized_without_course_enrollment',
-        's.import_user_id IS NOT NULL AND s.course_enrollment_id IS NULL',
-        '''the program enrollment is linked to user '' || s.import_user_id '
-        || '|| '' but this row has no course enrollment'''
-    );
+        s.program_enrollment_id = pe.id AND s.import_rule IS NULL AND s.import_org IS NULL;
 
-    -- An active row pointing at an inactive course enrollment gives no access: it is imported
-    -- inactive (doctor: active_enrollment_without_access), so it cannot win the rules below.
-    UPDATE enrolldb_import.program_enrollments_programcourseenrollment AS s
-    SET
-        status = 'inactive',
-        import_changes = pg_catalog.concat_ws(
-            '; ', s.import_changes,
-            'status active -> inactive (course enrollment ' || s.course_enrollment_id
-            || ' is inactive: active_enrollment_without_access)'
-        )
-    FROM enrolldb_import.student_courseenrollment AS ce
-    WHERE
-        s.course_enrollment_id = ce.id AND s.import_rule IS NULL AND s.status = 'active'
-        AND ce.import_rule IS NULL AND NOT ce.is_active;
+    PERFORM enrolldb_import.classify_program_course_enrollment_links();
 
     -- One active row per course enrollment (so per user and course), and per organization's
-    -- waiting key and course: the lowest id keeps it.
+    -- waiting key and course: the database's row stays, then the lowest id keeps it.
+    PERFORM enrolldb_import.refuse_existing_collisions(
+        v_t, 'programcourseenrollment_active_course_enrollment_uq', 'course_enrollment_id',
+        's.status = ''active'' AND s.course_enrollment_id IS NOT NULL', 's.status = ''active'''
+    );
     PERFORM enrolldb_import.refuse_duplicates(
         v_t, 'programcourseenrollment_active_course_enrollment_uq', 'course_enrollment_id',
         's.status = ''active'' AND s.course_enrollment_id IS NOT NULL', 'id'
     );
+    UPDATE enrolldb_import.program_enrollments_programcourseenrollment AS s
+    SET
+        import_rule = 'waitinglearneractivecourse_learner_course_uq',
+        import_detail = 'collides on (the waiting learner''s organization, '
+        || 'lower(external_user_key), course_key) with the row in the database: id '
+        || w.program_course_enrollment_id
+    FROM enrolldb.waiting_learner_active_course AS w
+    WHERE
+        s.import_rule IS NULL AND s.status = 'active' AND s.import_user_id IS NULL
+        AND w.organization_key = s.import_org AND w.lower_external_user_key = s.import_lower_key
+        AND w.course_key = s.course_key;
     PERFORM enrolldb_import.refuse_duplicates(
         v_t, 'waitinglearneractivecourse_learner_course_uq',
         'import_org, import_lower_key, course_key',
@@ -281,14 +355,91 @@ $$;
 COMMENT ON FUNCTION enrolldb_import.classify_program_course_enrollments() IS
 'The rules of program course enrollments, in policy order (part of classify).';
 
+CREATE OR REPLACE FUNCTION enrolldb_import.classify_program_course_enrollment_links()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- The course enrollment a row points at: the export's kept row, else (merge) the
+    -- database's (a refused one has refused the row already, by the foreign key).
+    WITH ce AS (
+        SELECT k.id, k.user_id, k.course_id, k.is_active
+        FROM enrolldb_import.student_courseenrollment AS k
+        WHERE k.import_rule IS NULL
+        UNION ALL
+        SELECT d.id, d.user_id, d.course_id, d.is_active
+        FROM enrolldb.student_courseenrollment AS d
+        WHERE NOT EXISTS (
+            SELECT FROM enrolldb_import.student_courseenrollment AS k
+            WHERE k.id = d.id AND k.import_rule IS NULL
+        )
+    )
+
+    UPDATE enrolldb_import.program_enrollments_programcourseenrollment AS s
+    SET
+        import_rule = 'programcourseenrollment_course_enrollment_match_ck',
+        import_detail = pg_catalog.format(
+            'course enrollment id %s belongs to user %s and course %s; the program enrollment to '
+            || 'user %s and this row to course %s', ce.id, ce.user_id, ce.course_id,
+            COALESCE(s.import_user_id::text, 'none (waiting)'), s.course_key
+        )
+    FROM ce
+    WHERE
+        s.course_enrollment_id = ce.id AND s.import_rule IS NULL
+        AND (ce.user_id IS DISTINCT FROM s.import_user_id OR ce.course_id <> s.course_key);
+    PERFORM enrolldb_import.refuse(
+        'program_enrollments_programcourseenrollment', 'realized_without_course_enrollment',
+        's.import_user_id IS NOT NULL AND s.course_enrollment_id IS NULL',
+        '''the program enrollment is linked to user '' || s.import_user_id '
+        || '|| '' but this row has no course enrollment'''
+    );
+
+    -- An active row pointing at an inactive course enrollment gives no access: it is imported
+    -- inactive (doctor: active_enrollment_without_access), so it cannot win the one-active
+    -- rules.
+    WITH ce AS (
+        SELECT k.id, k.is_active
+        FROM enrolldb_import.student_courseenrollment AS k
+        WHERE k.import_rule IS NULL
+        UNION ALL
+        SELECT d.id, d.is_active
+        FROM enrolldb.student_courseenrollment AS d
+        WHERE NOT EXISTS (
+            SELECT FROM enrolldb_import.student_courseenrollment AS k
+            WHERE k.id = d.id AND k.import_rule IS NULL
+        )
+    )
+
+    UPDATE enrolldb_import.program_enrollments_programcourseenrollment AS s
+    SET
+        status = 'inactive',
+        import_changes = pg_catalog.concat_ws(
+            '; ', s.import_changes,
+            'status active -> inactive (course enrollment ' || s.course_enrollment_id
+            || ' is inactive: active_enrollment_without_access)'
+        )
+    FROM ce
+    WHERE
+        s.course_enrollment_id = ce.id AND s.import_rule IS NULL AND s.status = 'active'
+        AND NOT ce.is_active;
+END;
+$$;
+
+COMMENT ON FUNCTION enrolldb_import.classify_program_course_enrollment_links() IS
+'Program course enrollments and their course enrollments (the export''s, or the database''s): '
+'the match rule, realized rows without one, active rows on an inactive one made inactive '
+'(part of classify).';
+
 CREATE OR REPLACE FUNCTION enrolldb_import.classify_dependents()
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- A masters course enrollment that no kept active program course enrollment backs
-    -- would be unbacked_masters_enrollment for doctor: it is imported inactive.
+    -- A masters course enrollment that no kept active program course enrollment backs (nor,
+    -- merge, an active one of the database) would be unbacked_masters_enrollment for doctor:
+    -- it is imported inactive.
     UPDATE enrolldb_import.student_courseenrollment AS s
     SET
         is_active = FALSE,
@@ -304,11 +455,18 @@ BEGIN
             WHERE
                 p.course_enrollment_id = s.id AND p.import_rule IS NULL
                 AND p.status = 'active'
+        )
+        AND NOT EXISTS (
+            SELECT FROM enrolldb.program_enrollments_programcourseenrollment AS p
+            WHERE p.course_enrollment_id = s.id AND p.status = 'active'
         );
 
     PERFORM enrolldb_import.refuse_duplicates(
         'program_enrollments_courseaccessroleassignment', 'courseaccessroleassignment_pk', 'id',
         'TRUE', 'id'
+    );
+    PERFORM enrolldb_import.mark_existing(
+        'program_enrollments_courseaccessroleassignment', 'id', 'courseaccessroleassignment_pk'
     );
     PERFORM enrolldb_import.refuse(
         'program_enrollments_courseaccessroleassignment', 'courseaccessroleassignment_role_ck',
@@ -318,24 +476,50 @@ BEGIN
         'program_enrollments_courseaccessroleassignment', 'courseaccessroleassignment_enrollment_fk',
         'enrollment_id', 'program_enrollments_programcourseenrollment', 'id'
     );
+    PERFORM enrolldb_import.refuse_existing_collisions(
+        'program_enrollments_courseaccessroleassignment',
+        'courseaccessroleassignment_role_enrollment_uq', 'role, enrollment_id', 'TRUE', 'TRUE'
+    );
     PERFORM enrolldb_import.refuse_duplicates(
         'program_enrollments_courseaccessroleassignment',
         'courseaccessroleassignment_role_enrollment_uq', 'role, enrollment_id', 'TRUE', 'id'
     );
     -- Linking grants the role of an active row of an active user and deletes the assignment;
     -- one still pending there is what doctor reports as unfulfilled_role_assignment.
+    -- The program course enrollment and its user: the export's kept rows, else (merge) the
+    -- database's.
     PERFORM enrolldb_import.refuse(
         'program_enrollments_courseaccessroleassignment', 'unfulfilled_role_assignment',
-        'EXISTS (SELECT FROM enrolldb_import.program_enrollments_programcourseenrollment AS p '
-        'INNER JOIN enrolldb_import.auth_user AS u ON p.import_user_id = u.id '
-        'WHERE p.id = s.enrollment_id AND p.import_rule IS NULL AND p.status = ''active'' '
-        'AND p.course_enrollment_id IS NOT NULL AND u.is_active)',
+        'EXISTS (SELECT FROM ('
+        '  SELECT p.id, p.import_user_id AS user_id FROM '
+        '  enrolldb_import.program_enrollments_programcourseenrollment AS p '
+        '  WHERE p.import_rule IS NULL AND p.status = ''active'' '
+        '  AND p.course_enrollment_id IS NOT NULL '
+        '  UNION ALL SELECT p.id, pe.user_id '
+        '  FROM enrolldb.program_enrollments_programcourseenrollment AS p '
+        '  INNER JOIN enrolldb.program_enrollments_programenrollment AS pe '
+        '  ON p.program_enrollment_id = pe.id '
+        '  WHERE p.status = ''active'' AND p.course_enrollment_id IS NOT NULL '
+        '  AND NOT EXISTS (SELECT FROM '
+        '    enrolldb_import.program_enrollments_programcourseenrollment AS k '
+        '    WHERE k.id = p.id AND k.import_rule IS NULL)'
+        ') AS p INNER JOIN ('
+        '  SELECT u.id, u.is_active FROM enrolldb_import.auth_user AS u '
+        '  WHERE u.import_rule IS NULL '
+        '  UNION ALL SELECT u.id, u.is_active FROM enrolldb.auth_user AS u '
+        '  WHERE NOT EXISTS (SELECT FROM enrolldb_import.auth_user AS k '
+        '    WHERE k.id = u.id AND k.import_rule IS NULL)'
+        ') AS u ON p.user_id = u.id '
+        'WHERE p.id = s.enrollment_id AND u.is_active)',
         '''the program course enrollment is active and linked to an active user: the role '
         || 'belongs in student_courseaccessrole'''
     );
 
     PERFORM enrolldb_import.refuse_duplicates(
         'program_enrollments_learneridentity', 'learneridentity_pk', 'id', 'TRUE', 'id'
+    );
+    PERFORM enrolldb_import.mark_existing(
+        'program_enrollments_learneridentity', 'id', 'learneridentity_pk'
     );
     PERFORM enrolldb_import.refuse(
         'program_enrollments_learneridentity', 'learneridentity_key_canonical_ck',
@@ -345,6 +529,11 @@ BEGIN
     PERFORM enrolldb_import.refuse_orphans(
         'program_enrollments_learneridentity', 'learneridentity_user_fk', 'user_id', 'auth_user',
         'id'
+    );
+    PERFORM enrolldb_import.refuse_existing_collisions(
+        'program_enrollments_learneridentity', 'learneridentity_org_key_uq',
+        'organization_key, pg_catalog.lower(external_user_key)', 'TRUE', 'TRUE', 'id',
+        'organization_key, lower(external_user_key)'
     );
     PERFORM enrolldb_import.refuse_duplicates(
         'program_enrollments_learneridentity', 'learneridentity_org_key_uq',
@@ -363,4 +552,5 @@ REVOKE ALL ON FUNCTION enrolldb_import.classify_lms_tables() FROM public;
 REVOKE ALL ON FUNCTION enrolldb_import.classify_history(text, text, text) FROM public;
 REVOKE ALL ON FUNCTION enrolldb_import.classify_program_enrollments() FROM public;
 REVOKE ALL ON FUNCTION enrolldb_import.classify_program_course_enrollments() FROM public;
+REVOKE ALL ON FUNCTION enrolldb_import.classify_program_course_enrollment_links() FROM public;
 REVOKE ALL ON FUNCTION enrolldb_import.classify_dependents() FROM public;

@@ -82,11 +82,14 @@ BEGIN
     WHERE s.import_rule IS NULL ORDER BY s.id;
 
     -- Django ids are kept: each identity continues after the largest one imported (live or,
-    -- for a row deleted before the export, in its history).
+    -- for a row deleted before the export, in its history), never moving back (merge: the
+    -- database's rows and the ids it handed out already).
     FOREACH v_table IN ARRAY (enrolldb_import.tables())[1:10] LOOP
         CONTINUE WHEN v_table IN ('course_overviews_courseoverview', 'program_enrollments_program');
         EXECUTE pg_catalog.format(
-            'SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence(%L, ''id''), m.id) '
+            'SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence(%1$L, ''id''), '
+            '  GREATEST(m.id, pg_catalog.pg_sequence_last_value('
+            '    pg_catalog.pg_get_serial_sequence(%1$L, ''id'')::regclass))) '
             'FROM (SELECT pg_catalog.max(t.id) AS id FROM ('
             '  SELECT l.id FROM enrolldb.%I AS l UNION ALL '
             '  SELECT h.id FROM enrolldb_import.%I AS h WHERE h.import_rule IS NULL'
@@ -158,8 +161,10 @@ BEGIN
     ] LOOP
         EXECUTE pg_catalog.format(
             'SELECT pg_catalog.setval('
-            '  pg_catalog.pg_get_serial_sequence(%L, ''history_id''), m.id) '
-            'FROM (SELECT pg_catalog.max(t.history_id) AS id FROM enrolldb.%I AS t) AS m '
+            '  pg_catalog.pg_get_serial_sequence(%1$L, ''history_id''), '
+            '  GREATEST(m.id, pg_catalog.pg_sequence_last_value('
+            '    pg_catalog.pg_get_serial_sequence(%1$L, ''history_id'')::regclass))) '
+            'FROM (SELECT pg_catalog.max(t.history_id) AS id FROM enrolldb.%2$I AS t) AS m '
             'WHERE m.id IS NOT NULL',
             'enrolldb.' || v_table, v_table
         );
@@ -173,3 +178,56 @@ COMMENT ON FUNCTION enrolldb_import.write_history_rows() IS
 
 REVOKE ALL ON FUNCTION enrolldb_import.write_kept_rows() FROM public;
 REVOKE ALL ON FUNCTION enrolldb_import.write_history_rows() FROM public;
+
+CREATE OR REPLACE FUNCTION enrolldb_import.sequence_positions()
+RETURNS jsonb
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- Sequences are not transactional: a run rolled back (a dry run, a run the last check
+    -- refuses) would leave them moved. This is where they stood, to put them back.
+    SELECT COALESCE(
+        pg_catalog.jsonb_object_agg(
+            d.objid::regclass::text, pg_catalog.pg_sequence_last_value(d.objid::regclass)
+        ),
+        '{}'::jsonb
+    )
+    FROM pg_catalog.pg_depend AS d
+    INNER JOIN pg_catalog.pg_class AS c ON d.objid = c.oid
+    WHERE
+        d.classid = 'pg_catalog.pg_class'::regclass AND c.relkind = 'S' AND d.deptype = 'i'
+        AND d.refobjid IN (
+            SELECT pg_catalog.format('enrolldb.%I', t.name)::regclass
+            FROM unnest(enrolldb_import.tables()) AS t (name)
+        );
+$$;
+
+COMMENT ON FUNCTION enrolldb_import.sequence_positions() IS
+'The last value of each identity sequence of the imported tables (NULL: never used), as JSON, '
+'for restore_sequences.';
+
+CREATE OR REPLACE FUNCTION enrolldb_import.restore_sequences(p_positions jsonb)
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- Run inside the import's transaction, before it is rolled back: the tables are locked
+    -- against writers (begin_import), so no one else has drawn from these sequences.
+    SELECT pg_catalog.count(
+        CASE
+            WHEN p.value = 'null'::jsonb
+                THEN pg_catalog.setval(p.key::regclass, s.seqstart, FALSE)
+            ELSE pg_catalog.setval(p.key::regclass, (p.value #>> '{}')::bigint, TRUE)
+        END
+    )
+    FROM pg_catalog.jsonb_each(p_positions) AS p
+    INNER JOIN pg_catalog.pg_sequence AS s ON p.key::regclass = s.seqrelid;
+$$;
+
+COMMENT ON FUNCTION enrolldb_import.restore_sequences(jsonb) IS
+'Puts the identity sequences back where sequence_positions() found them (a dry run, or a run '
+'refused after writing, changes nothing).';
+
+REVOKE ALL ON FUNCTION enrolldb_import.sequence_positions() FROM public;
+REVOKE ALL ON FUNCTION enrolldb_import.restore_sequences(jsonb) FROM public;

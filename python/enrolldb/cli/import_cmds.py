@@ -2,7 +2,8 @@
 
 The whole run is one transaction (a dry run rolls it back): either every kept row is
 written, with its Django id, or nothing is. The summary adds up per table (read = imported
-+ changed + refused); ``--report`` lists every changed or refused row.
++ changed + present + refused; present only with ``--merge``); ``--report`` lists every
+changed or refused row.
 """
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ def register(subparsers: Subparsers) -> None:
     p = add_command(
         subparsers,
         COMMAND,
-        help="import a Django export (one CSV file per table) into an empty enrolldb database",
+        help="import a Django export (one CSV file per table) into an enrolldb database",
         description=(
             "Read DIR/<django table>.csv (RFC 4180, header naming the columns, \\N for NULL),\n"
             "give every row one fate (imported as is, imported changed, or refused by a named\n"
             "rule), keep Django ids and write the kept rows, in one transaction. The database\n"
-            "must hold no rows in the imported tables (merging is not supported). Needs the\n"
-            "owner role. docs/operators.md, 'Adopting an existing deployment', has the export\n"
-            "commands and docs/reference.md the rules.\n\n"
+            "must hold no rows in the imported tables, unless --merge. Needs the owner role.\n"
+            "docs/operators.md, 'Adopting an existing deployment', has the export commands\n"
+            "and docs/reference.md the rules.\n\n"
             "Exit codes: 0 every row imported (as is or changed); 1 some rows refused (the\n"
             "others are imported); 2 could not run (nothing written)."
         ),
@@ -57,6 +58,13 @@ def register(subparsers: Subparsers) -> None:
         type=Path,
         help="write every changed or refused row to FILE (CSV; JSON with --format json)",
     )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="merge by id into a database that holds rows: a row whose id is there with the "
+        "same values is already present, with other values refused; new rows meet every rule "
+        "against the database's rows too",
+    )
     add_format_option(p)
     p.set_defaults(handler=run)
 
@@ -65,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     json_output = wants_json(args)
     with connect(resolve_dsn(args.dsn), application_name="enrolldb import") as conn:
         try:
-            result = run_import(conn, args.directory, dry_run=args.dry_run)
+            result = run_import(conn, args.directory, dry_run=args.dry_run, merge=args.merge)
             if args.report is not None:
                 write_report(conn, args.report, "json" if json_output else "csv")
             end_import(conn)
@@ -88,6 +96,7 @@ def print_summary(result: ImportResult, *, json_output: bool, report: Path | Non
             {
                 "command": COMMAND,
                 "dry_run": result.dry_run,
+                "merge": result.merge,
                 "tables": [asdict(t) for t in result.tables],
                 "refused": result.refused,
                 "report": str(report) if report else None,
@@ -96,9 +105,11 @@ def print_summary(result: ImportResult, *, json_output: bool, report: Path | Non
         )
         return
     width = max(len(t.table) for t in result.tables)
-    print(f"{'table':<{width}}  {'read':>8} {'imported':>8} {'changed':>8} {'refused':>8}")
+    names = ("read", "imported", "changed", *(("present",) if result.merge else ()), "refused")
+    print(f"{'table':<{width}}  " + " ".join(f"{n:>8}" for n in names))
     for t in result.tables:
-        print(f"{t.table:<{width}}  {t.read:>8} {t.imported:>8} {t.changed:>8} {t.refused:>8}")
+        values = " ".join(f"{getattr(t, n):>8}" for n in names)
+        print(f"{t.table:<{width}}  {values}")
     done = "dry run: rolled back, nothing written" if result.dry_run else "committed"
     where = f"; every changed or refused row is in {report}" if report else ""
     print(f"{done}; refused rows: {result.refused}{where}", file=sys.stderr)

@@ -1,6 +1,6 @@
 -- Every trigger and helper function out of the API's schema, into enrolldb_internal; the four
 -- match-rule triggers in one shape: collect the ids, call one check.
--- depends: 0012_link_types
+-- depends: 0013_import_raw_input
 
 -- Why: schema enrolldb holds the tables and exactly the documented API (docs/reference.md,
 -- Functions and Key helpers), so `\df enrolldb.*` lists the API and nothing else. The

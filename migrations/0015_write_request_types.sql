@@ -1,5 +1,5 @@
 -- The row types the registrar writes pass between their steps (parse, plan, apply).
--- depends: 0015_trigger_functions_internal
+-- depends: 0014_trigger_functions_internal
 
 -- Why: the writes used to carry each request's state in up to seven parallel arrays zipped
 -- back together by unnest(a, b, c, ...) in every statement; a column added to one array had

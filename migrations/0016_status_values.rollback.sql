@@ -1,6 +1,6 @@
--- Undo 0017_status_values: the constraints list the values again; the enum types go. The
+-- Undo 0016_status_values: the constraints list the values again; the enum types go. The
 -- function files of sql/functions read the types, so run this only to go back to a release
--- before 0017 (or migrate again at once).
+-- before 0016 (or migrate again at once).
 ALTER TABLE enrolldb.program_enrollments_programenrollment
 DROP CONSTRAINT programenrollment_status_ck,
 ADD CONSTRAINT programenrollment_status_ck

@@ -1,5 +1,5 @@
 -- The status values of program enrollments and program course enrollments, defined once.
--- depends: 0016_write_request_types
+-- depends: 0015_write_request_types
 
 -- Why: the lists were written in the tables' CHECK constraints, in both registrar writes and
 -- in the Python client. Each list is now one enum type, in order; the constraints (same names:

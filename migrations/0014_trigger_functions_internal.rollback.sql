@@ -1,8 +1,8 @@
--- Undo 0015_trigger_functions_internal: the trigger and helper functions back in schema
+-- Undo 0014_trigger_functions_internal: the trigger and helper functions back in schema
 -- enrolldb as 0002-0008 left them (bodies of 0006 for the match and waiting-learner
 -- triggers), the triggers re-pointed at them, the internal ones dropped. The function files
 -- of this release call enrolldb_internal.retired_external_key: a migrate of this release
--- re-applies 0015 before it deploys them. The unique constraint 0015 makes deferrable on
+-- re-applies 0014 before it deploys them. The unique constraint 0014 makes deferrable on
 -- databases installed by 0.1.0 stays deferrable, as 0001 declares it.
 
 CREATE FUNCTION enrolldb.record_programenrollment_history()

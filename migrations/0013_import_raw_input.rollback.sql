@@ -1,0 +1,15 @@
+-- Rollback of 0013: the raw input tables.
+
+DROP TABLE enrolldb_import.auth_user_raw;
+DROP TABLE enrolldb_import.course_overviews_courseoverview_raw;
+DROP TABLE enrolldb_import.course_modes_coursemode_raw;
+DROP TABLE enrolldb_import.student_courseenrollment_raw;
+DROP TABLE enrolldb_import.student_courseaccessrole_raw;
+DROP TABLE enrolldb_import.program_enrollments_program_raw;
+DROP TABLE enrolldb_import.program_enrollments_programenrollment_raw;
+DROP TABLE enrolldb_import.program_enrollments_programcourseenrollment_raw;
+DROP TABLE enrolldb_import.program_enrollments_courseaccessroleassignment_raw;
+DROP TABLE enrolldb_import.program_enrollments_learneridentity_raw;
+DROP TABLE enrolldb_import.program_enrollments_historicalprogramenrollment_raw;
+DROP TABLE enrolldb_import.program_enrollments_historicalprogramcourseenrollment_raw;
+DROP TABLE enrolldb_import.student_courseenrollment_history_raw;
