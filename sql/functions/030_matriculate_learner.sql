@@ -173,7 +173,13 @@ BEGIN
                     'in program uuid=%s',
                     v_username, pce.course_key, ype.program_uuid
                 )
-            FROM enrolldb.program_enrollments_programcourseenrollment AS pce
+            FROM (
+                -- Status tested outside: see the reactivation UPDATE below.
+                SELECT x.id, x.program_enrollment_id, x.course_key, x.status
+                FROM enrolldb.program_enrollments_programcourseenrollment AS x
+                WHERE x.program_enrollment_id = ANY(v_pe_ids)
+                OFFSET 0
+            ) AS pce
             INNER JOIN enrolldb.student_courseenrollment AS ce
                 ON ce.user_id = p_user_id AND pce.course_key = ce.course_id
             INNER JOIN enrolldb.program_enrollments_programcourseenrollment AS y
@@ -181,8 +187,7 @@ BEGIN
             INNER JOIN enrolldb.program_enrollments_programenrollment AS ype
                 ON y.program_enrollment_id = ype.id
             WHERE
-                pce.program_enrollment_id = ANY(v_pe_ids)
-                AND pce.status = 'active'
+                pce.status = 'active'
                 AND y.id <> pce.id
         ) AS e
         ORDER BY e.pe_id, e.course_key, e.phase, e.message
