@@ -259,10 +259,15 @@ BEGIN
         IF v_user_active THEN
             WITH granted AS (
                 DELETE FROM enrolldb.program_enrollments_courseaccessroleassignment AS a
-                USING enrolldb.program_enrollments_programcourseenrollment AS pce
+                USING (
+                    -- Status tested outside: see the reactivation UPDATE above.
+                    SELECT x.id, x.course_key, x.status
+                    FROM enrolldb.program_enrollments_programcourseenrollment AS x
+                    WHERE x.program_enrollment_id = ANY(v_ok)
+                    OFFSET 0
+                ) AS pce
                 WHERE
                     a.enrollment_id = pce.id
-                    AND pce.program_enrollment_id = ANY(v_ok)
                     AND pce.status = 'active'
                 RETURNING a.role, pce.course_key
             )
