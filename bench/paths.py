@@ -2,10 +2,10 @@
 
 * ``enrolldb``: the client's ``enrolldb.link`` (chunks of 10,000, one committed SQL call each).
 * ``upstream``: the Django sequence of ``link_program_enrollments`` re-enacted row by row over
-  psycopg (three bulk reads per call, then one transaction per learner with about 23 round
-  trips for a learner with two course rows: the queries of the reference notes, section 2 and
-  6). The history rows Django writes with separate INSERTs are written by our triggers inside
-  each UPDATE/INSERT, which saves upstream those round trips: this flatters upstream.
+  psycopg (three bulk reads per call, then one transaction per learner: 28 round trips for a
+  learner with two course rows and no course enrollment yet, 24 when one of them is an active
+  audit enrollment; see :func:`link_upstream` and docs/scaling.md, Measured: the upstream
+  re-enactment).
 * ``floor``: the fewest set-based statements that write the same final rows, with the same
   triggers, in one transaction: no checks, no locks, no error reporting. Nothing correct can
   be faster; the ratio to it is the price of the rules.
@@ -79,10 +79,73 @@ def link_floor(conn: Conn, program: str, pairs: list[tuple[str, str]]) -> int:
     return linked
 
 
+#: Our history triggers (docs/reference.md, history) write one history row inside each
+#: UPDATE or INSERT. Django has no such triggers: simple_history writes the history row with a
+#: separate INSERT after each save() (reference notes, section 1.4). For the re-enactment these
+#: triggers are disabled and the INSERTs are issued as Django issues them; every other
+#: trigger (integrity, waiting learners) stays, so the final rows stay comparable.
+_HISTORY_TRIGGERS = [
+    ("enrolldb.program_enrollments_programenrollment", "programenrollment_history_update"),
+    (
+        "enrolldb.program_enrollments_programcourseenrollment",
+        "programcourseenrollment_history_update",
+    ),
+    ("enrolldb.student_courseenrollment", "courseenrollment_history_insert"),
+    ("enrolldb.student_courseenrollment", "courseenrollment_history_update"),
+]
+
+_PE_HISTORY = (
+    "INSERT INTO enrolldb.program_enrollments_historicalprogramenrollment "
+    "(id, created, modified, user_id, external_user_key, program_uuid, curriculum_uuid, status, "
+    "history_date, history_type) "
+    "SELECT id, created, modified, user_id, external_user_key, program_uuid, curriculum_uuid, "
+    "status, now(), '~' FROM enrolldb.program_enrollments_programenrollment WHERE id = %s"
+)
+_PCE_HISTORY = (
+    "INSERT INTO enrolldb.program_enrollments_historicalprogramcourseenrollment "
+    "(id, created, modified, program_enrollment_id, course_enrollment_id, course_key, status, "
+    "history_date, history_type) "
+    "SELECT id, created, modified, program_enrollment_id, course_enrollment_id, course_key, "
+    "status, now(), '~' FROM enrolldb.program_enrollments_programcourseenrollment WHERE id = %s"
+)
+_CE_HISTORY = (
+    "INSERT INTO enrolldb.student_courseenrollment_history "
+    "(id, user_id, course_id, created, is_active, mode, history_date, history_type) "
+    "SELECT id, user_id, course_id, created, is_active, mode, now(), '~' "
+    "FROM enrolldb.student_courseenrollment WHERE id = %s"
+)
+
+
 def link_upstream(conn: Conn, program: str, pairs: list[tuple[str, str]]) -> int:
-    """Django's link_program_enrollments, one learner at a time (no relinks in the data)."""
+    """Django's ``link_program_enrollments``, one learner at a time (no relinks in the data).
+
+    The statements are those the reference notes (research notes on the newest Django code
+    of ``program_enrollments``) list in sections 2.2-2.7 and count in section 6, one statement
+    per round trip, on an autocommit connection with one atomic block (BEGIN ... COMMIT) per
+    learner and a savepoint around each ``get_or_create`` INSERT. Values Django sends from
+    Python memory (the history rows) are read from the live row by the same INSERT. No
+    server-side prepared statements: Django's PostgreSQL backend binds parameters on the
+    client by default. Left out, because this schema has no such table (which flatters
+    upstream): the CourseEnrollmentAllowed UPDATE and the user-profile read per course
+    enrollment (section 6), and every query of the LMS's enrollment signal receivers
+    (section 6: about 5-15 more per course enrollment write).
+    """
+    saved_threshold = conn.prepare_threshold
+    conn.prepare_threshold = None
+    for table, trigger in _HISTORY_TRIGGERS:
+        conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+    try:
+        return _link_upstream(conn, program, pairs)
+    finally:
+        for table, trigger in _HISTORY_TRIGGERS:
+            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
+        conn.prepare_threshold = saved_threshold
+
+
+def _link_upstream(conn: Conn, program: str, pairs: list[tuple[str, str]]) -> int:
     keys = {k.lower(): (k, u) for k, u in pairs}
-    # The three reads per call: program enrollments by key, their course rows, the users.
+    # Section 2.2 step 1: the program's enrollments of the keys, with their users
+    # (select_related), then their course rows (prefetch_related): two queries per call.
     enrollments = {
         str(key).lower(): (pe_id, user_id)
         for pe_id, key, user_id in conn.execute(
@@ -101,6 +164,7 @@ def link_upstream(conn: Conn, program: str, pairs: list[tuple[str, str]]) -> int
         ([pe_id for pe_id, _ in enrollments.values()],),
     ):
         course_rows.setdefault(pe_id, []).append((pce_id, course, status))
+    # Section 2.2 step 2: the users by username, one query per call.
     users: dict[str, int] = dict(
         conn.execute(
             "SELECT username, id FROM enrolldb.auth_user WHERE username = ANY(%s)",
@@ -112,21 +176,28 @@ def link_upstream(conn: Conn, program: str, pairs: list[tuple[str, str]]) -> int
         user_id = users.get(username)
         found = enrollments.get(low)
         if user_id is None or found is None or found[1] == user_id:
-            continue  # reported as an error, nothing written
+            continue  # section 2.2 step 3b: reported as an error, nothing written
         pe_id = found[0]
+        # Section 2.2 step 3c, section 6 "transaction BEGIN/COMMIT": one atomic block.
         with conn.transaction():
+            # Section 2.5 step 2, section 6 "PE.save: UPDATE + history INSERT".
             conn.execute(
-                "UPDATE enrolldb.program_enrollments_programenrollment SET user_id = %s "
-                "WHERE id = %s",
+                "UPDATE enrolldb.program_enrollments_programenrollment "
+                "SET user_id = %s, modified = now() WHERE id = %s",
                 (user_id, pe_id),
             )
+            conn.execute(_PE_HISTORY, (pe_id,))
             for pce_id, course, status in course_rows.get(pe_id, []):
+                # Section 2.5 step 3a.
                 ce_id = enroll_in_masters_track(conn, user_id, course, status)
+                # Section 2.5 step 3b, section 6 "PCE.save UPDATE + history INSERT".
                 conn.execute(
                     "UPDATE enrolldb.program_enrollments_programcourseenrollment "
-                    "SET course_enrollment_id = %s WHERE id = %s",
+                    "SET course_enrollment_id = %s, modified = now() WHERE id = %s",
                     (ce_id, pce_id),
                 )
+                conn.execute(_PCE_HISTORY, (pce_id,))
+                # Section 2.7, section 6 "role assignments SELECT" (none in the data).
                 conn.execute(
                     "SELECT id, role FROM enrolldb.program_enrollments_courseaccessroleassignment "
                     "WHERE enrollment_id = %s",
@@ -137,50 +208,70 @@ def link_upstream(conn: Conn, program: str, pairs: list[tuple[str, str]]) -> int
 
 
 def enroll_in_masters_track(conn: Conn, user_id: int, course: str, status: str) -> int:
-    """Upstream ``enroll_in_masters_track``: one query per step, as the ORM issues them."""
+    """Upstream ``enroll_in_masters_track`` (reference notes, section 2.6), one query per step."""
+    # Step 1, section 6 "CourseOverview.course_exists".
     conn.execute(
         "SELECT 1 FROM enrolldb.course_overviews_courseoverview WHERE id = %s", (course,)
-    ).fetchone()  # _ensure_course_exists
+    ).fetchone()
+    # Step 3, section 6 "is_enrolled (enrollment state)".
     enrolled = conn.execute(
-        "SELECT id, mode FROM enrolldb.student_courseenrollment "
-        "WHERE user_id = %s AND course_id = %s AND is_active",
+        "SELECT id, is_active FROM enrolldb.student_courseenrollment "
+        "WHERE user_id = %s AND course_id = %s",
         (user_id, course),
-    ).fetchone()  # CourseEnrollment.is_enrolled
-    if enrolled is not None:
-        ce_id, mode = enrolled
+    ).fetchone()
+    if enrolled is not None and enrolled[1]:
+        # Step 3: fetch that course enrollment (section 6, cheaper variant: "1 get").
+        row = conn.execute(
+            "SELECT id, user_id, course_id, created, is_active, mode "
+            "FROM enrolldb.student_courseenrollment WHERE user_id = %s AND course_id = %s",
+            (user_id, course),
+        ).fetchone()
+        assert row is not None
+        ce_id, mode = int(row[0]), str(row[5])
         if mode in ("audit", "honor"):
+            # Step 3: mode masters, plain save() (section 6 cheaper variant: "2 save").
             conn.execute(
                 "UPDATE enrolldb.student_courseenrollment SET mode = 'masters' WHERE id = %s",
                 (ce_id,),
             )
-        return int(ce_id)
-    conn.execute(
-        "SELECT id, org FROM enrolldb.course_overviews_courseoverview WHERE id = %s", (course,)
-    ).fetchone()  # CourseOverview.get_from_id in CourseEnrollment.enroll
-    row = conn.execute(
-        "SELECT id FROM enrolldb.student_courseenrollment WHERE user_id = %s AND course_id = %s",
-        (user_id, course),
-    ).fetchone()  # get_or_create: get
-    if row is None:
-        with conn.transaction():  # get_or_create: SAVEPOINT, INSERT, RELEASE
-            row = conn.execute(
-                "INSERT INTO enrolldb.student_courseenrollment "
-                "(user_id, course_id, is_active, mode) VALUES (%s, %s, false, 'audit') "
-                "RETURNING id",
-                (user_id, course),
-            ).fetchone()
-    assert row is not None
-    ce_id = int(row[0])
-    conn.execute(
-        "UPDATE enrolldb.student_courseenrollment SET is_active = true, mode = 'masters' "
-        "WHERE id = %s",
-        (ce_id,),
-    )  # update_enrollment(is_active=True, mode='masters')
-    if status == "inactive":
+            conn.execute(_CE_HISTORY, (ce_id,))
+    else:
+        # Step 4, section 6 "CourseEnrollment.enroll -> CourseOverview.get_from_id".
+        conn.execute(
+            "SELECT id, org FROM enrolldb.course_overviews_courseoverview WHERE id = %s",
+            (course,),
+        ).fetchone()
+        # Section 6 "get_or_create CE: SELECT + SAVEPOINT/INSERT/RELEASE".
+        row = conn.execute(
+            "SELECT id FROM enrolldb.student_courseenrollment "
+            "WHERE user_id = %s AND course_id = %s",
+            (user_id, course),
+        ).fetchone()
+        if row is None:
+            with conn.transaction():
+                row = conn.execute(
+                    "INSERT INTO enrolldb.student_courseenrollment "
+                    "(user_id, course_id, is_active, mode) VALUES (%s, %s, false, 'audit') "
+                    "RETURNING id",
+                    (user_id, course),
+                ).fetchone()
+        assert row is not None
+        ce_id = int(row[0])
+        # Section 6 "update_enrollment(active, masters): UPDATE + history INSERT".
+        conn.execute(
+            "UPDATE enrolldb.student_courseenrollment SET is_active = true, mode = 'masters' "
+            "WHERE id = %s",
+            (ce_id,),
+        )
+        conn.execute(_CE_HISTORY, (ce_id,))
+        mode = "masters"
+    if mode == "masters" and status == "inactive":
+        # Step 5, section 6 "deactivate UPDATE + history INSERT".
         conn.execute(
             "UPDATE enrolldb.student_courseenrollment SET is_active = false WHERE id = %s",
             (ce_id,),
-        )  # deactivate()
+        )
+        conn.execute(_CE_HISTORY, (ce_id,))
     return ce_id
 
 
