@@ -13,3 +13,9 @@ DROP TABLE enrolldb_import.program_enrollments_learneridentity_raw;
 DROP TABLE enrolldb_import.program_enrollments_historicalprogramenrollment_raw;
 DROP TABLE enrolldb_import.program_enrollments_historicalprogramcourseenrollment_raw;
 DROP TABLE enrolldb_import.student_courseenrollment_history_raw;
+
+-- The import functions whose signature or result changed with 0013 (the function files of
+-- this version define them): an older version's files could not CREATE OR REPLACE them
+-- (`summary()` gained the column `present`), so its `enrolldb migrate` would stop.
+DROP FUNCTION IF EXISTS enrolldb_import.summary();
+DROP FUNCTION IF EXISTS enrolldb_import.begin_import(boolean);

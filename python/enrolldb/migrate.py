@@ -391,13 +391,13 @@ def execute_function_files(conn: psycopg.Connection[Any]) -> None:
         conn.execute(statement.encode("utf-8"))
 
 
-# Privileges of schemas enrolldb and enrolldb_internal and of their tables/sequences (with
-# their column privileges), which ``sql/functions/000_privileges.sql`` resets and grants on
-# every migrate.
+# Privileges of schemas enrolldb, enrolldb_internal, enrolldb_import and of their
+# tables/sequences (with their column privileges), which
+# ``sql/functions/000_privileges.sql`` resets and grants on every migrate.
 _PRIVILEGE_FINGERPRINTS = """
 SELECT 'schema ' || quote_ident(n.nspname), md5(coalesce(n.nspacl::text, ''))
 FROM pg_namespace AS n
-WHERE n.nspname IN ('enrolldb', 'enrolldb_internal')
+WHERE n.nspname IN ('enrolldb', 'enrolldb_internal', 'enrolldb_import')
 UNION ALL
 SELECT CASE WHEN c.relkind = 'S' THEN 'sequence ' ELSE 'table ' END || c.oid::regclass::text,
        md5(coalesce(c.relacl::text, '') || coalesce((
@@ -406,7 +406,8 @@ SELECT CASE WHEN c.relkind = 'S' THEN 'sequence ' ELSE 'table ' END || c.oid::re
            WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL), ''))
 FROM pg_class AS c
 JOIN pg_namespace AS n ON n.oid = c.relnamespace
-WHERE n.nspname IN ('enrolldb', 'enrolldb_internal') AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+WHERE n.nspname IN ('enrolldb', 'enrolldb_internal', 'enrolldb_import')
+  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
 """
 
 

@@ -1,5 +1,6 @@
--- Privileges of schemas enrolldb and enrolldb_internal, their tables, sequences and routines:
--- reset, then granted (enrolldb_internal: nothing is granted, ever).
+-- Privileges of schemas enrolldb, enrolldb_internal and enrolldb_import, their tables,
+-- sequences and routines: reset, then granted (enrolldb_internal and enrolldb_import:
+-- nothing is granted, ever).
 --
 -- Why here: this file runs first on every `enrolldb migrate` (and in the test-apply of
 -- `enrolldb status`/`doctor`), so a hand GRANT or REVOKE is both reported as drift and put
@@ -29,7 +30,7 @@ BEGIN
                 n.nspacl AS acl,
                 n.nspowner AS owner
             FROM pg_catalog.pg_namespace AS n
-            WHERE n.nspname IN ('enrolldb', 'enrolldb_internal')
+            WHERE n.nspname IN ('enrolldb', 'enrolldb_internal', 'enrolldb_import')
             UNION ALL
             SELECT
                 CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
@@ -38,7 +39,7 @@ BEGIN
                 c.relowner
             FROM pg_catalog.pg_class AS c
             INNER JOIN pg_catalog.pg_namespace AS n ON c.relnamespace = n.oid
-            WHERE n.nspname IN ('enrolldb', 'enrolldb_internal') AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+            WHERE n.nspname IN ('enrolldb', 'enrolldb_internal', 'enrolldb_import') AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
             UNION ALL
             SELECT
                 'ROUTINE',
@@ -48,7 +49,7 @@ BEGIN
                 p.proowner
             FROM pg_catalog.pg_proc AS p
             INNER JOIN pg_catalog.pg_namespace AS n ON p.pronamespace = n.oid
-            WHERE n.nspname IN ('enrolldb', 'enrolldb_internal') AND p.prokind IN ('f', 'p')
+            WHERE n.nspname IN ('enrolldb', 'enrolldb_internal', 'enrolldb_import') AND p.prokind IN ('f', 'p')
         ) AS o
         CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) AS a
         LEFT JOIN pg_catalog.pg_roles AS r ON a.grantee = r.oid
