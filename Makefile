@@ -48,7 +48,9 @@ demo: $(STAMP)
 # sequence and the set-based floor at N = 1k, 10k, 100k (`make bench N=1000` for one size;
 # CI runs that as a smoke test that the three paths end with identical rows), load-then-link
 # without ANALYZE, matriculate_learner latency, the CLI's peak RSS. Prints each target with
-# PASS/FAIL; writes bench/results/latest.{json,md} and learners_per_second.png.
+# PASS/FAIL; writes bench/results/latest.{json,md} and learners_per_second.png. Then the
+# import's rows/s at IMPORT_N learners (33,000 learners: about 110,000 program course
+# enrollments; `make bench-import` alone takes BENCH_ARGS such as --learners 300000).
 N ?= 1000,10000,100000
 BENCH_STAMP := $(VENV)/.bench.stamp
 
@@ -57,8 +59,12 @@ $(BENCH_STAMP): $(STAMP)
 		|| echo "==> could not install the bench extra (matplotlib): no chart this time"
 	@touch $(BENCH_STAMP)
 
+IMPORT_N ?= 1000,10000,33000
+
 bench: $(BENCH_STAMP)
 	@$(BIN)/python bench/run.py --sizes $(N) $(BENCH_ARGS)
+	@echo "==> enrolldb import: rows/s against the export's size (bench/import_scale.py)"
+	@$(BIN)/python bench/import_scale.py --learners $(IMPORT_N)
 
 # enrolldb import throughput (rows/s) at 1k/10k/33k learners of the demo export.
 bench-import: $(STAMP)
