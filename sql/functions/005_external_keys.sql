@@ -4,8 +4,8 @@
 -- the calling statement only without them (and without a sub-select), and so are the two
 -- key helpers it calls since migration 0018. Inlined, the three cost a few regular-expression
 -- evaluations per key (5 microseconds); called, about 35 microseconds per key (0018 says
--- why), once or twice per element of a link. Every name in it is schema-qualified, so no search_path can change it;
--- a NULL key still gives NULL.
+-- why), once or twice per element of a link. Every name in it is schema-qualified, so no
+-- search_path can change it; a NULL key still gives NULL.
 CREATE OR REPLACE FUNCTION enrolldb.comparable_external_key(p_key text)
 RETURNS text
 LANGUAGE sql
