@@ -66,12 +66,13 @@ HINTS: dict[str, str] = {
         "direct write): unlink and re-link the program enrollment"
     ),
     "course_enrollment_mismatch": (
-        "impossible while the integrity triggers are on: check for disabled triggers or "
-        "session_replication_role=replica writes, run `enrolldb migrate`, fix the row by hand"
+        "impossible while the integrity triggers are on: see 'schema objects' above for "
+        "disabled or dropped triggers, check for session_replication_role=replica writes, "
+        "fix the row by hand"
     ),
     "shared_active_course_enrollment": (
-        "impossible while the partial unique index exists: check that "
-        "programcourseenrollment_active_course_enrollment_uq is present and valid"
+        "impossible while the partial unique index exists: see 'schema objects' above for "
+        "programcourseenrollment_active_course_enrollment_uq missing or invalid"
     ),
     "noncanonical_external_key": (
         "impossible while programenrollment_key_canonical_ck holds: re-write the key as "
