@@ -172,9 +172,7 @@ def test_extra_index_is_information_and_healthy(db: Conn, db_dsn: str) -> None:
     assert proc.stdout.splitlines()[-1] == "healthy"
 
 
-def test_index_left_behind_by_a_failed_concurrent_build_is_unhealthy(
-    db: Conn, db_dsn: str
-) -> None:
+def test_index_left_behind_by_a_failed_concurrent_build_is_unhealthy(db: Conn, db_dsn: str) -> None:
     add_user(db, "twin")
     db.execute("INSERT INTO enrolldb.auth_user (username) VALUES ('TWIN')")
     # The duplicate makes the build fail after the catalog entry was committed.
@@ -243,6 +241,8 @@ def test_a_readonly_member_gets_the_same_findings(db: Conn, db_dsn: str) -> None
     owner = findings(db_dsn)[1]["schema_objects"]
     role = f"enrolldb_reader_{secrets.token_hex(4)}"
     db.execute(f"CREATE ROLE {role} LOGIN IN ROLE enrolldb_readonly")
+    # As support staff set it for psql: object names must not lose their schema.
+    db.execute(f"ALTER ROLE {role} SET search_path = enrolldb, public")
     try:
         code, document = findings(make_conninfo(db_dsn, user=role))
         text = doctor(make_conninfo(db_dsn, user=role))

@@ -33,7 +33,7 @@ import psycopg
 
 from enrolldb.resources import sql_dir
 from enrolldb.routines import SCHEMAS
-from enrolldb.schema_snapshot import parse_section, section_entries
+from enrolldb.schema_snapshot import catalog_cursor, parse_section, section_entries
 
 #: The snapshot sections compared (each entry one line).
 SECTIONS = ("constraints", "indexes", "triggers")
@@ -138,7 +138,9 @@ def check_schema_objects(conn: psycopg.Connection[Any]) -> list[SchemaFinding]:
                 findings.append(_different(kind, name, expected[name], live[name]))
         for name in sorted(live.keys() - expected.keys()):
             findings.append(_extra(kind, name, live[name]))
-    with conn.cursor() as cur:
+    # With search_path = pg_catalog, as the sections: regclass text is schema-qualified
+    # whatever the role's own search_path, so the names match the snapshot's.
+    with catalog_cursor(conn) as cur:
         cur.execute(_STATE_QUERY, {"s": list(SCHEMAS)})
         findings.extend(_state_findings(cur.fetchall()))
     return sorted(findings, key=lambda f: (not f.unhealthy, f.object, f.problem))

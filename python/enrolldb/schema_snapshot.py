@@ -251,7 +251,7 @@ FROM pg_roles r WHERE r.rolname = ANY(%(roles)s)
 def snapshot(conn: psycopg.Connection[Any], schemas: Sequence[str] = SCHEMAS) -> str:
     """Return the snapshot text of ``schemas`` (and our roles) as seen by ``conn``."""
     sections: list[str] = []
-    with _catalog_cursor(conn) as cur:
+    with catalog_cursor(conn) as cur:
         for kind, query in _SECTIONS.items():
             cur.execute(query, {"s": list(schemas)})
             sections.append(_section(kind, cur.fetchall()))
@@ -269,7 +269,7 @@ def section_entries(
     committed snapshot; producing the live side with the very query that wrote the file
     means a difference is a real difference, never two renderings of one object.
     """
-    with _catalog_cursor(conn) as cur:
+    with catalog_cursor(conn) as cur:
         cur.execute(_SECTIONS[kind], {"s": list(schemas)})
         return [text for _, text in _sorted_entries(cur.fetchall())]
 
@@ -296,7 +296,7 @@ def parse_section(text: str, kind: str) -> list[str]:
 
 
 @contextmanager
-def _catalog_cursor(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Cursor[Any]]:
+def catalog_cursor(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Cursor[Any]]:
     """A cursor whose queries run with ``search_path = pg_catalog`` (every non-catalog name
     then comes out schema-qualified), the caller's path restored afterwards."""
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
