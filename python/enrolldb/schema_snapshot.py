@@ -17,8 +17,10 @@ Usage: ``python -m enrolldb.schema_snapshot DSN`` prints the snapshot.
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -249,6 +251,54 @@ FROM pg_roles r WHERE r.rolname = ANY(%(roles)s)
 def snapshot(conn: psycopg.Connection[Any], schemas: Sequence[str] = SCHEMAS) -> str:
     """Return the snapshot text of ``schemas`` (and our roles) as seen by ``conn``."""
     sections: list[str] = []
+    with catalog_cursor(conn) as cur:
+        for kind, query in _SECTIONS.items():
+            cur.execute(query, {"s": list(schemas)})
+            sections.append(_section(kind, cur.fetchall()))
+        cur.execute(_ROLES_QUERY, {"roles": list(ROLES)})
+        sections.append(_section("roles", cur.fetchall()))
+    return "\n".join(sections)
+
+
+def section_entries(
+    conn: psycopg.Connection[Any], kind: str, schemas: Sequence[str] = SCHEMAS
+) -> list[str]:
+    """The entries of one section (``"indexes"``, ...) of :func:`snapshot`, sorted as there.
+
+    Why: ``enrolldb doctor`` compares the live constraints, indexes and triggers with the
+    committed snapshot; producing the live side with the very query that wrote the file
+    means a difference is a real difference, never two renderings of one object.
+    """
+    with catalog_cursor(conn) as cur:
+        cur.execute(_SECTIONS[kind], {"s": list(schemas)})
+        return [text for _, text in _sorted_entries(cur.fetchall())]
+
+
+def parse_section(text: str, kind: str) -> list[str]:
+    """The entries of section ``kind`` of a snapshot ``text``, one line each.
+
+    Only for sections whose entries are single lines (constraints, indexes, triggers);
+    the entry count in the ``## kind (N)`` header is checked so that a multi-line entry or
+    a hand-edited file is an error rather than a silently wrong comparison.
+    """
+    header = re.compile(rf"^## {re.escape(kind)} \((\d+)\)$", re.MULTILINE)
+    found = header.search(text)
+    if found is None:
+        raise ValueError(f"schema snapshot has no section {kind!r}")
+    body = text[found.end() :].split("\n## ", 1)[0]
+    entries = [line for line in body.splitlines() if line.strip()]
+    if len(entries) != int(found.group(1)):
+        raise ValueError(
+            f"schema snapshot section {kind!r}: header says {found.group(1)} entries, "
+            f"found {len(entries)} lines"
+        )
+    return entries
+
+
+@contextmanager
+def catalog_cursor(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Cursor[Any]]:
+    """A cursor whose queries run with ``search_path = pg_catalog`` (every non-catalog name
+    then comes out schema-qualified), the caller's path restored afterwards."""
     with conn.transaction(), conn.cursor(row_factory=tuple_row) as cur:
         cur.execute("SELECT current_setting('search_path')")
         row = cur.fetchone()
@@ -256,20 +306,19 @@ def snapshot(conn: psycopg.Connection[Any], schemas: Sequence[str] = SCHEMAS) ->
         # Local to this (sub)transaction: reverted by itself if a query fails, restored
         # below otherwise (a released savepoint would keep it until the caller commits).
         cur.execute("SELECT set_config('search_path', 'pg_catalog', true)")
-        for kind, query in _SECTIONS.items():
-            cur.execute(query, {"s": list(schemas)})
-            sections.append(_section(kind, cur.fetchall()))
-        cur.execute(_ROLES_QUERY, {"roles": list(ROLES)})
-        sections.append(_section("roles", cur.fetchall()))
+        yield cur
         cur.execute("SELECT set_config('search_path', %s, true)", (old_path,))
-    return "\n".join(sections)
 
 
-def _section(kind: str, rows: list[tuple[Any, ...]]) -> str:
-    entries = sorted(
+def _sorted_entries(rows: list[tuple[Any, ...]]) -> list[tuple[str, str]]:
+    return sorted(
         (str(key), "\n".join(line.rstrip() for line in str(text).splitlines()))
         for key, text in rows
     )
+
+
+def _section(kind: str, rows: list[tuple[Any, ...]]) -> str:
+    entries = _sorted_entries(rows)
     body = "\n".join(text for _, text in entries)
     return f"## {kind} ({len(entries)})\n{body}\n" if entries else f"## {kind} (0)\n"
 

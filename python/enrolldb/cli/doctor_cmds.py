@@ -1,21 +1,26 @@
 """``enrolldb doctor``: is this database healthy?
 
-Three sections, each answering a question a DBA or support lead asks:
+Four sections, each answering a question a DBA or support lead asks:
 
 1. *Is the schema current?* Pending migrations and API functions whose deployed definition
    differs from ``sql/functions`` (:func:`enrolldb.status`).
-2. *Do the rows obey the rules?* Every row of ``enrolldb.check_integrity()``, as a table,
+2. *Are the objects that enforce the rules in place?* Constraints, indexes and triggers
+   missing, different, disabled, not validated or invalid compared with the committed
+   ``sql/schema.snapshot`` (:mod:`enrolldb.schema_check`); objects a DBA added are listed as
+   information. Skipped while migrations are pending (the snapshot is of the latest schema).
+3. *Do the rows obey the rules?* Every row of ``enrolldb.check_integrity()``, as a table,
    with what to do about each kind (docs/operators.md explains them at length).
-3. *Who is exposed to the two-program pattern?* The two-program query in its case-insensitive
+4. *Who is exposed to the two-program pattern?* The two-program query in its case-insensitive
    form (:mod:`enrolldb.compatibility`, docs/compatibility-query.md): the verbatim form misses
    learners whose keys differ by case (``K1`` in one program, ``k1`` in the other). This is
    information, not a problem: enrolldb links these learners correctly; support staff used
    the list on the Django schema and may still want it.
 
 Exit codes: 0 healthy, 1 never migrated, a violation, a pending migration, an out-of-date
-or undeclared function, 2 the check itself could not run (no server, bad DSN). Everything
-here only reads, so members of enrolldb_app and enrolldb_readonly may run it; the one check
-that needs the owner is skipped for others and said so.
+or undeclared function, a schema object not as shipped, 2 the check itself could not run
+(no server, bad DSN). Everything here only reads, so members of enrolldb_app and
+enrolldb_readonly may run it; the one check that needs the owner is skipped for others and
+said so (the schema-object check reads only catalogs: everyone gets it).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
@@ -37,6 +43,7 @@ from enrolldb.dsn import connect, one_line, resolve_dsn
 from enrolldb.errors import EnrollDBError
 from enrolldb.integrity import Violation, check_integrity
 from enrolldb.migrate import MIGRATIONS_SCHEMA, MigrationStatus, status, status_lines
+from enrolldb.schema_check import SchemaFinding, check_schema_objects, finding_line
 
 #: One line per violation kind: what to do. docs/operators.md has the long form.
 HINTS: dict[str, str] = {
@@ -59,12 +66,13 @@ HINTS: dict[str, str] = {
         "direct write): unlink and re-link the program enrollment"
     ),
     "course_enrollment_mismatch": (
-        "impossible while the integrity triggers are on: check for disabled triggers or "
-        "session_replication_role=replica writes, run `enrolldb migrate`, fix the row by hand"
+        "impossible while the integrity triggers are on: see 'schema objects' above for "
+        "disabled or dropped triggers, check for session_replication_role=replica writes, "
+        "fix the row by hand"
     ),
     "shared_active_course_enrollment": (
-        "impossible while the partial unique index exists: check that "
-        "programcourseenrollment_active_course_enrollment_uq is present and valid"
+        "impossible while the partial unique index exists: see 'schema objects' above for "
+        "programcourseenrollment_active_course_enrollment_uq missing or invalid"
     ),
     "noncanonical_external_key": (
         "impossible while programenrollment_key_canonical_ck holds: re-write the key as "
@@ -90,8 +98,10 @@ def register(subparsers: Subparsers) -> None:
         "doctor",
         help="check migrations, functions and check_integrity(); exit 1 if anything is wrong",
         description=(
-            "Report pending migrations, API functions out of date with sql/functions, every\n"
-            "violation found by enrolldb.check_integrity(), and (as information) the learners\n"
+            "Report pending migrations, API functions out of date with sql/functions,\n"
+            "constraints, indexes and triggers not as shipped (missing, different, disabled,\n"
+            "NOT VALID, invalid; extra ones as information), every violation found by\n"
+            "enrolldb.check_integrity(), and (as information) the learners\n"
             "holding program course enrollments for one course in two programs. It only\n"
             "reads; a member of enrolldb_readonly may run it (the checks that need the schema\n"
             "owner are skipped, and the report says so).\n\n"
@@ -108,20 +118,49 @@ def run(args: argparse.Namespace) -> int:
     violations: list[Violation] = []
     exposed: list[str] | None = None
     errors: list[str] = []
+    objects = SchemaObjects()
     if not st.migrated:
         # Nothing to check, and nothing may be created: say so and stop.
         errors.append(NOT_MIGRATED)
     else:
+        objects = _check_objects(dsn, st)
         violations, exposed = _check_rows(dsn, errors)
-    healthy = st.up_to_date and not violations and not errors
+    healthy = st.up_to_date and not violations and not errors and not objects.unhealthy
     if args.format == "json":
-        _print_json(st, violations, exposed, errors, healthy)
+        _print_json(st, objects, violations, exposed, errors, healthy)
     else:
-        _print_text(st, violations, exposed, errors, healthy)
+        _print_text(st, objects, violations, exposed, errors, healthy)
     return 0 if healthy else 1
 
 
 NOT_MIGRATED = "not migrated: enrolldb was never applied to this database (run `enrolldb migrate`)"
+
+
+@dataclass(frozen=True)
+class SchemaObjects:
+    """The schema-object section: findings, or why they were not looked for."""
+
+    findings: list[SchemaFinding] = field(default_factory=list)
+    not_checked: str | None = None
+    error: str | None = None
+
+    @property
+    def unhealthy(self) -> bool:
+        """An error or a finding other than information makes doctor exit 1; not comparing
+        because migrations are pending does not (the pending migrations already do)."""
+        return self.error is not None or any(f.unhealthy for f in self.findings)
+
+
+def _check_objects(dsn: str, st: MigrationStatus) -> SchemaObjects:
+    """Compare constraints, indexes and triggers with the snapshot, unless migrations are
+    pending: the snapshot is of the latest schema, so an older one would differ by design."""
+    if st.pending:
+        return SchemaObjects(not_checked="not compared until the pending migrations are applied")
+    try:
+        with connect(dsn, autocommit=True, application_name="enrolldb doctor") as conn:
+            return SchemaObjects(findings=check_schema_objects(conn))
+    except (OSError, ValueError, psycopg.Error) as exc:
+        return SchemaObjects(error=f"cannot check ({one_line(exc)})")
 
 
 def _check_rows(dsn: str, errors: list[str]) -> tuple[list[Violation], list[str] | None]:
@@ -162,6 +201,7 @@ def two_program_learners(conn: psycopg.Connection[Any]) -> list[str]:
 
 def _print_json(
     st: MigrationStatus,
+    objects: SchemaObjects,
     violations: list[Violation],
     exposed: list[str] | None,
     errors: list[str],
@@ -180,6 +220,11 @@ def _print_json(
             "functions_not_checked": st.functions_not_checked,
             "undeclared_functions": st.undeclared_functions,
         },
+        "schema_objects": {
+            "findings": [asdict(f) for f in objects.findings],
+            "not_checked": objects.not_checked,
+            "error": objects.error,
+        },
         "violations": [asdict(v) for v in violations],
         "two_program_learners": exposed,
         "errors": errors,
@@ -190,6 +235,7 @@ def _print_json(
 
 def _print_text(
     st: MigrationStatus,
+    objects: SchemaObjects,
     violations: list[Violation],
     exposed: list[str] | None,
     errors: list[str],
@@ -210,6 +256,12 @@ def _print_text(
     for line in status_lines(st):
         problem = not line.startswith("functions: ") or "cannot check" in line
         say(f"  {line}", "red" if problem else None)
+
+    say("")
+    say("schema objects (constraints, indexes, triggers; as in sql/schema.snapshot)", "bold")
+    _print_objects(
+        objects, lambda text, style: console.print(Text(text, style=style or ""), soft_wrap=True)
+    )
 
     say("")
     say("integrity", "bold")
@@ -274,11 +326,39 @@ def _print_text(
             problems.append(f"{len(st.undeclared_functions)} undeclared function(s)")
         if st.bookkeeping_schema != MIGRATIONS_SCHEMA:
             problems.append("migration bookkeeping to move")
+        failing = [f for f in objects.findings if f.unhealthy]
+        if failing:
+            problems.append(f"{len(failing)} schema object(s) not as shipped")
+        if objects.error:
+            problems.append("schema objects could not be checked")
         if violations:
             problems.append(f"{len(violations)} violation(s)")
         if errors:
             problems.append("integrity check could not run")
         say("NOT healthy: " + ", ".join(problems), "bold red")
+
+
+def _print_objects(objects: SchemaObjects, say: Callable[[str, str | None], None]) -> None:
+    """One line per finding (never wrapped: a line is one object, for grep and for mail),
+    the unhealthy ones in red, the extra objects after them."""
+    if objects.error:
+        say(f"  {objects.error}", "red")
+        return
+    if objects.not_checked:
+        say(f"  {objects.not_checked}", None)
+        return
+    failing = [f for f in objects.findings if f.unhealthy]
+    extra = [f for f in objects.findings if not f.unhealthy]
+    if failing:
+        say(f"  {len(failing)} not as shipped:", "red")
+    else:
+        say("  as shipped", None)
+    for finding in failing:
+        say(f"  {finding_line(finding)}", "red")
+    if extra:
+        say(f"  {len(extra)} not shipped (information, not a problem):", None)
+    for finding in extra:
+        say(f"  {finding_line(finding)}", None)
 
 
 def _id(value: int | None) -> str:
