@@ -195,7 +195,7 @@ def test_duplicate_keys_are_reported_by_the_database(db: Conn, db_dsn: str, tmp_
         ("key1,user1\nkey2\n", "line 2: expected 2 fields 'external_user_key,lms_username', got 1"),
         ("# c\nkey1,user1,extra\n", "line 2: expected 2 fields"),
         ("key1,\n", "line 1: empty lms_username"),
-        (" ,user1\n", "line 1: empty external_user_key"),
+        (",user1\n", "line 1: empty external_user_key"),
         ('key1,user1\n"key2,user2\n', "line 2: malformed CSV"),
         (b"key1,user1\n\xff\xfe,user2\n", "line 2: not valid UTF-8"),
         ("# nothing but comments\n\n", "no pairs to link in"),
@@ -222,6 +222,34 @@ def test_every_malformed_line_is_reported(db_dsn: str, tmp_path: Path) -> None:
     assert "line 3: expected 2 fields" in proc.stderr
     assert "line 4: empty external_user_key" in proc.stderr
     assert "line 2" not in proc.stderr
+
+
+@pytest.mark.parametrize("key", [" ", "\t", "\u00a0", "\u200b", "\x1f"])
+def test_a_key_of_blanks_is_the_databases_to_judge(
+    db: Conn, db_dsn: str, tmp_path: Path, key: str
+) -> None:
+    """Only a field with no character is refused before the run. Whether blanks or invisible
+    characters make a key is canonical_external_key's rule: the line is sent and answered on
+    its own (U+001F is not white space there, so it is a key that simply is not enrolled),
+    and the other lines are linked."""
+    seed(db, 2)
+    proc = enrolldb(
+        db_dsn,
+        "link",
+        PROGRAM,
+        write_csv(tmp_path, f"key1,user1\n{key},user2\n"),
+        "--format",
+        "json",
+    )
+    assert proc.returncode == 1, proc
+    report = json.loads(proc.stdout)
+    second = report["results"][1]
+    assert (second["line"], second["external_user_key"], second["result"]) == (2, key, "failed")
+    expected = (
+        "No program enrollment found for program" if key == "\x1f" else "Invalid external user key"
+    )
+    assert expected in second["error"]
+    assert links(db) == {"key1": "user1", "key2": None}
 
 
 def test_bad_program_uuid_is_refused(db_dsn: str, tmp_path: Path) -> None:

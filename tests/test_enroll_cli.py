@@ -114,6 +114,11 @@ def test_refused_runs_write_nothing(db: Conn, db_dsn: str, tmp_path: Path) -> No
     assert done.returncode == 2
     assert "line 1:" in done.stderr
 
+    for command in (["enroll", str(PROGRAM_A)], ["enroll-courses", str(PROGRAM_A), COURSE]):
+        done = cli(db_dsn, *command, "-", stdin="ann,enrolled\n,active\n")
+        assert done.returncode == 2
+        assert "line 2: empty external_user_key" in done.stderr
+
     done = cli(
         db_dsn, "enroll-courses", str(PROGRAM_A), "course-v1:no+such+run", "-", stdin="a,active\n"
     )

@@ -235,6 +235,9 @@ def _lines(source: Source, command: Command, problems: Problems) -> Iterator[Lin
                 f"got {len(fields)}"
             )
             continue
+        if fields[0] == "":  # empty: no character at all; blanks are the database's to judge
+            problems.add(f"line {number}: empty external_user_key")
+            continue
         extra: str | bool | None = None
         if len(fields) == 3:
             try:

@@ -143,21 +143,25 @@ def _field_problem(fields: Sequence[str]) -> str | None:
             f"expected 2 fields 'external_user_key,lms_username', got {len(fields)}: "
             f"{csv_line(fields)}"
         )
-    if not fields[0].strip():
+    # Empty means no character at all. Whether a key of blanks or invisible characters is
+    # a key is the database's rule (canonical_external_key), answered for that line alone,
+    # as in enroll / enroll-courses.
+    if fields[0] == "":
         return "empty external_user_key"
-    if not fields[1].strip():
+    if fields[1] == "":
         return "empty lms_username"
     return None
 
 
 def parse_pair_args(items: Sequence[str]) -> list[Pair]:
     """``--pair key:username`` arguments, split as the Django management command does: exactly
-    two non-blank parts (so a key or username containing ':' needs the CSV input)."""
+    two non-empty parts (so a key or username containing ':' needs the CSV input). A part of
+    blanks is sent, and the database answers for it, as for a CSV line."""
     pairs: list[Pair] = []
     errors: list[str] = []
     for raw in items:
         parts = raw.split(":")
-        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+        if len(parts) != 2 or "" in parts:
             errors.append(
                 f"incorrectly formatted argument '{raw}', "
                 "must be in form <external user key>:<lms username>"
