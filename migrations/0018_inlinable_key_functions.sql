@@ -45,7 +45,7 @@ RETURN pg_catalog.regexp_replace(
 
 -- is_canonical_external_key: no longer STRICT, so that it can be inlined. Its result for
 -- NULL is still NULL (char_length(NULL) is NULL, and NULL AND NULL is NULL), which a CHECK
--- accepts, as before; the columns holding keys are NOT NULL.
+-- accepts, as before (a program enrollment's key may be NULL; the identities' may not).
 CREATE OR REPLACE FUNCTION enrolldb.is_canonical_external_key(p_key text)
 RETURNS boolean
 LANGUAGE sql
